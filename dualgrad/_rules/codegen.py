@@ -1,0 +1,159 @@
+"""Generate C and Cython sources from the derivative table (``table.py``).
+
+``setup.py`` runs :func:`generate` before compiling. It writes, next to their
+sources and only when their text changes:
+
+- ``_rules/rules.h``: ``static inline`` C functions ``dg_<name>`` (the value) and
+  ``dg_<name>_d`` / ``dg_<name>_dx`` / ``dg_<name>_dy`` (the derivatives),
+  usable from C, Cython and CUDA;
+- ``_rules/rules.pxd``: their Cython declarations;
+- every ``*.pyx.tp`` Tempita template of the package, rendered with the table.
+"""
+
+import ast
+import os
+import re
+import sys
+
+try:
+    from .table import BY_NAME, CONSTANTS, RULES
+except ImportError:  # loaded by path from setup.py, before the package is built
+    from table import BY_NAME, CONSTANTS, RULES
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PACKAGE = os.path.dirname(HERE)
+
+# ---------------------------------------------------------------------------
+# Rule language -> C
+
+_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.BitAnd: "&&", ast.BitOr: "||"}
+_CMPOPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+
+
+def c_expr(expr, operands=("x", "y", "ans")):
+    """Translate one rule-language expression to a C expression over doubles."""
+
+    def emit(node):
+        if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+            return repr(float(node.value))  # C would divide integer literals as integers
+        if isinstance(node, ast.Name):
+            if node.id in operands:
+                return node.id
+            if node.id in CONSTANTS:
+                return "DG_" + node.id.upper()
+            raise ValueError(f"unknown name {node.id!r} in {expr!r}")
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+            return f"({emit(node.left)} {_BINOPS[type(node.op)]} {emit(node.right)})"
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return f"(-{emit(node.operand)})"
+        if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _CMPOPS:
+            return f"({emit(node.left)} {_CMPOPS[type(node.ops[0])]} {emit(node.comparators[0])})"
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
+            name, args = node.func.id, [emit(a) for a in node.args]
+            if name == "where" and len(args) == 3:
+                return f"({args[0]} ? {args[1]} : {args[2]})"
+            if name in BY_NAME and BY_NAME[name].arity == len(args):
+                return f"dg_{name}({', '.join(args)})"
+            raise ValueError(f"unknown call {name}/{len(args)} in {expr!r}")
+        raise ValueError(f"unsupported syntax {ast.dump(node)} in {expr!r}")
+
+    return emit(ast.parse(expr, mode="eval").body)
+
+
+def derivative_names(rule):
+    """C names of a rule's derivative functions, one per operand."""
+    if rule.arity == 1:
+        return (f"dg_{rule.name}_d",)
+    return tuple(f"dg_{rule.name}_d{v}" for v in rule.operands)
+
+
+def _body(code, used):
+    unused = "".join(f"(void){v}; " for v in used if not re.search(rf"\b{v}\b", code))
+    return f"{{ {unused}return {code}; }}"
+
+
+def header():
+    out = [
+        "/* Generated from table.py by codegen.py: edit the table, not this file. */",
+        "#ifndef DUALGRAD_RULES_H",
+        "#define DUALGRAD_RULES_H",
+        '#include "prelude.h"',
+        "",
+        "enum dg_opcode {",
+        *[f"    DG_OP_{r.name.upper()} = {r.opcode}," for r in RULES],
+        f"    DG_NUM_OPS = {len(RULES)}",
+        "};",
+        "",
+        "/* ---- values (all first: derivatives may call any of them) ---- */",
+    ]
+    for r in RULES:
+        params = ", ".join(f"double {v}" for v in r.operands)
+        body = f"{{ {r.c} }}" if "return" in r.c else _body(r.c, r.operands)
+        out.append(f"DG_FN double dg_{r.name}({params}) {body}")
+    out += ["", "/* ---- derivatives, in terms of the operands and the value ans ---- */"]
+    for r in RULES:
+        params = ", ".join(f"double {v}" for v in r.operands + ("ans",))
+        for fname, d in zip(derivative_names(r), r.d):
+            code = "0.0" if d is None else c_expr(d)
+            out.append(f"DG_FN double {fname}({params}) {_body(code, r.operands + ('ans',))}")
+    out += ["", "#endif", ""]
+    return "\n".join(out)
+
+
+def pxd():
+    out = [
+        "# Generated from table.py by codegen.py: edit the table, not this file.",
+        'cdef extern from "rules.h" nogil:',
+        "    cdef enum dg_opcode:",
+        *[f"        DG_OP_{r.name.upper()}" for r in RULES],
+        "        DG_NUM_OPS",
+    ]
+    for r in RULES:
+        out.append(f"    double dg_{r.name}({', '.join('double ' + v for v in r.operands)})")
+        params = ", ".join(f"double {v}" for v in r.operands + ("ans",))
+        out += [f"    double {fname}({params})" for fname in derivative_names(r)]
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------
+# Templates
+
+def template_namespace():
+    return {
+        "rules": RULES,
+        "unary": [r for r in RULES if r.arity == 1],
+        "binary": [r for r in RULES if r.arity == 2],
+        "dnames": derivative_names,
+    }
+
+
+def _write(path, text):
+    try:
+        with open(path) as f:
+            if f.read() == text:
+                return  # unchanged: keep the timestamp so nothing recompiles
+    except FileNotFoundError:
+        pass
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def generate():
+    """Write rules.h, rules.pxd and every rendered ``*.pyx.tp`` of the package."""
+    from Cython import Tempita
+
+    _write(os.path.join(HERE, "rules.h"), header())
+    _write(os.path.join(HERE, "rules.pxd"), pxd())
+    for root, _, files in os.walk(PACKAGE):
+        for name in files:
+            if name.endswith(".pyx.tp"):
+                src = os.path.join(root, name)
+                with open(src) as f:
+                    template = Tempita.Template(f.read(), name=src)
+                text = f"# Generated from {name} by dualgrad/_rules/codegen.py: edit the template.\n"
+                _write(src[:-3], text + template.substitute(template_namespace()))
+
+
+if __name__ == "__main__":
+    generate()
+    sys.exit(0)

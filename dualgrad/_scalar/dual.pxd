@@ -1,0 +1,66 @@
+# Forward-mode dual numbers of the scalar tier: layout and the inline kernels
+# that dual.pyx and math.pyx share. A one-direction Dual is 48 bytes: the object
+# header, the value, the direction count and flags, and two tangent slots.
+
+from cpython.long cimport PyLong_AsDouble
+
+cdef union DualTangents:
+    double local[2]                  # k <= 2: stored in the object, no allocation
+    double *heap                     # k > 2: PyMem_Malloc'd block of k doubles
+
+cdef class Dual:
+    cdef double val                  # primal value
+    cdef int k                       # number of tangent directions, >= 1
+    cdef int vec                     # 1: tangent was given as a sequence (read back as ndarray)
+    cdef DualTangents t              # the k tangents, see DualTangents
+
+
+cdef inline double *tangents(Dual d) noexcept:
+    if d.k <= 2:
+        return &d.t.local[0]
+    return d.t.heap
+
+
+cdef Dual new_dual(double val, int k, int vec)   # tangents left for the caller to fill
+
+
+cdef int mismatch(Dual x, Dual y) except -1
+
+
+cdef inline Dual chain1(Dual x, double ans, double d):
+    """The Dual with value ans and tangents d * x's tangents."""
+    cdef Dual r = new_dual(ans, x.k, x.vec)
+    cdef double *rt = tangents(r)
+    cdef double *xt = tangents(x)
+    cdef int j
+    for j in range(x.k):
+        rt[j] = d * xt[j]
+    return r
+
+
+cdef inline Dual chain2(Dual x, Dual y, double ans, double dx, double dy):
+    """The Dual with value ans and tangents dx * x's + dy * y's tangents."""
+    if x.k != y.k:
+        mismatch(x, y)
+    cdef Dual r = new_dual(ans, x.k, x.vec | y.vec)
+    cdef double *rt = tangents(r)
+    cdef double *xt = tangents(x)
+    cdef double *yt = tangents(y)
+    cdef int j
+    for j in range(x.k):
+        rt[j] = dx * xt[j] + dy * yt[j]
+    return r
+
+
+cdef int as_real_slow(object o, double *out) except -1
+
+
+cdef inline int as_real(object o, double *out) except -1:
+    """Store o as a double and return 1 if o is a real number (not a Dual); else 0."""
+    if isinstance(o, float):         # float and its subclasses (numpy.float64)
+        out[0] = <double>o
+        return 1
+    if isinstance(o, int):           # int and bool; OverflowError beyond float range, as float
+        out[0] = PyLong_AsDouble(o)
+        return 1
+    return as_real_slow(o, out)

@@ -1,0 +1,54 @@
+"""Build dualgrad's Cython extensions.
+
+The Cython compiler directives live here and nowhere else. ``DUALGRAD_CHECKED=1``
+switches on a checked build for debugging: bounds and wraparound checks,
+initialisation checks, no optimisation and debug symbols.
+"""
+
+import os
+import sys
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "dualgrad", "_rules"))
+import codegen  # noqa: E402  (the derivative table, before anything is compiled)
+
+CHECKED = os.environ.get("DUALGRAD_CHECKED", "0") not in ("", "0")
+
+DIRECTIVES = {
+    "language_level": 3,
+    "boundscheck": CHECKED,
+    "wraparound": CHECKED,
+    "initializedcheck": CHECKED,
+    "cdivision": True,             # IEEE division (inf, nan) is what the numerics want
+    "c_api_binop_methods": True,   # one operator slot sees both operand orders
+    "embedsignature": True,        # signatures in docstrings, for help() and the API docs
+    "binding": True,               # introspectable functions, for Sphinx autodoc
+}
+
+if sys.platform == "win32":
+    FLAGS = ["/Od", "/Zi"] if CHECKED else ["/O2"]
+else:
+    FLAGS = ["-O0", "-g"] if CHECKED else ["-O2"]
+
+
+def extensions():
+    codegen.generate()
+    sources = []
+    for root, _, files in os.walk(os.path.join(HERE, "dualgrad")):
+        sources += [os.path.relpath(os.path.join(root, f), HERE) for f in files if f.endswith(".pyx")]
+    modules = [
+        Extension(
+            src[: -len(".pyx")].replace(os.sep, "."),
+            [src],
+            include_dirs=[os.path.join("dualgrad", "_rules")],
+            extra_compile_args=FLAGS,
+        )
+        for src in sorted(sources)
+    ]
+    return cythonize(modules, compiler_directives=DIRECTIVES, nthreads=os.cpu_count() or 1)
+
+
+setup(ext_modules=extensions())
