@@ -44,6 +44,7 @@ def extensions():
             src[: -len(".pyx")].replace(os.sep, "."),
             [src],
             include_dirs=[os.path.join("dualgrad", "_rules")],
+            define_macros=[("DUALGRAD_CHECKED", "1" if CHECKED else "0")],
             extra_compile_args=FLAGS,
         )
         for src in sorted(sources)

@@ -57,10 +57,11 @@ cdef int as_real_slow(object o, double *out) except -1
 
 cdef inline int as_real(object o, double *out) except -1:
     """Store o as a double and return 1 if o is a real number (not a Dual); else 0."""
-    if isinstance(o, float):         # float and its subclasses (numpy.float64)
+    # Exact types first: isinstance(o, float) on a non-float calls PyType_IsSubtype.
+    if type(o) is float:
         out[0] = <double>o
         return 1
-    if isinstance(o, int):           # int and bool; OverflowError beyond float range, as float
+    if isinstance(o, int):           # int and bool (a flag test); OverflowError beyond float range
         out[0] = PyLong_AsDouble(o)
         return 1
     return as_real_slow(o, out)
