@@ -47,4 +47,54 @@ DG_FN double dg_floordiv(double a, double b)
     return floordiv;
 }
 
+/* The polygamma function psi^(n)(x), n = 0, 1, 2, ... (digamma for n = 0).
+ * The recurrence psi^(n)(x) = psi^(n)(x + 1) + (-1)^(n+1) n! / x^(n+1) moves x
+ * to at least 10 + n, where the asymptotic series (Abramowitz & Stegun 6.4.11)
+ * with eight Bernoulli terms is accurate to rounding. Digamma of x < 1/2 uses
+ * the reflection psi(x) = psi(1 - x) - pi / tan(pi x) instead of a long
+ * recurrence; pi x is reduced to (-pi/2, pi/2] first, where tan is accurate.
+ * Poles, as SciPy and PyTorch: +inf for odd n; for even n, -inf at 0 (the
+ * limit from the right) and nan at negative integers, where the one-sided
+ * limits differ. A non-integer or negative n gives nan. */
+DG_FN double dg_psi(double n, double x)
+{
+    const double bernoulli[8] = {1.0 / 6, -1.0 / 30, 1.0 / 42, -1.0 / 30,
+                                 5.0 / 66, -691.0 / 2730, 7.0 / 6, -3617.0 / 510};
+    double reflected = 0.0, shift = 0.0, xi, x2i, sum, term;
+    int k;
+    if (!(n >= 0.0 && n == floor(n) && n <= 100.0) || x != x)
+        return (x - x) / 0.0 + n * 0.0 + 0.0 / 0.0;              /* nan */
+    if (x <= 0.0 && x == floor(x))                             /* pole */
+        return fmod(n, 2.0) == 1.0 ? 1.0 / 0.0 : (x == 0.0 ? -1.0 / 0.0 : 0.0 / 0.0);
+    if (n == 0.0 && x < 0.5) {
+        reflected = -DG_PI / tan(DG_PI * (x - floor(x + 0.5)));
+        x = 1.0 - x;
+    }
+    if (x < -1e5)
+        return 0.0 / 0.0;          /* recurrence too long; no reflection for n >= 1 */
+    for (; x < 10.0 + n; x += 1.0)
+        shift += pow(x, -(n + 1.0));
+    xi = 1.0 / x;
+    x2i = xi * xi;
+    if (n == 0.0) {                /* psi(x) ~ log x - 1/(2x) - sum B_2k / (2k x^2k) */
+        sum = log(x) - 0.5 * xi;
+        term = x2i;
+        for (k = 1; k <= 8; k++) {
+            sum -= bernoulli[k - 1] / (2 * k) * term;
+            term *= x2i;
+        }
+        return sum - shift + reflected;
+    }
+    /* psi^(n)(x) ~ (-1)^(n+1) [(n-1)!/x^n + n!/(2 x^(n+1))
+     *                          + sum B_2k (2k+n-1)! / ((2k)! x^(2k+n))] */
+    sum = tgamma(n) * pow(xi, n) + 0.5 * tgamma(n + 1.0) * pow(xi, n + 1.0);
+    term = tgamma(n + 2.0) / 2.0 * pow(xi, n + 2.0);        /* k = 1 */
+    for (k = 1; k <= 8; k++) {
+        sum += bernoulli[k - 1] * term;
+        term *= (2 * k + n) * (2 * k + n + 1) / ((2.0 * k + 1) * (2.0 * k + 2)) * x2i;
+    }
+    sum += tgamma(n + 1.0) * shift;
+    return fmod(n, 2.0) == 1.0 ? sum : -sum;
+}
+
 #endif

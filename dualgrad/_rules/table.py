@@ -12,6 +12,9 @@ Each :class:`Rule` row says everything dualgrad knows about one primitive:
 ``domain``
     Per operand, a union of intervals where the primitive is smooth; the tests
     sample there.
+``integer``
+    Indices of operands that are integer parameters (the order of
+    ``polygamma``): not differentiated, sampled at integers by the tests.
 ``ufuncs``, ``math``, ``operator``, ``torch``
     The NumPy ufuncs, the Python ``math`` function and the Python operator that
     compute the same value, and the PyTorch function the tests use as an
@@ -68,6 +71,7 @@ class Rule:
     math: str = None
     operator: str = None
     torch: object = None
+    integer: tuple = ()
     opcode: int = field(default=-1, compare=False)
 
     def __post_init__(self):
@@ -183,6 +187,13 @@ RULES = [
           "ans * (1 - ans)", ufuncs=()),
     unary("erf", "erf(x)", "2 / sqrt(pi) * exp(-x * x)", ufuncs=(), math="erf"),
     unary("erfc", "erfc(x)", "-2 / sqrt(pi) * exp(-x * x)", ufuncs=(), math="erfc"),
+    unary("lgamma", "lgamma(x)", "digamma(x)", ((0.1, 6.0), (-2.9, -2.1)), ufuncs=(), math="lgamma"),
+    unary("gamma", "tgamma(x)", "ans * digamma(x)", ((0.1, 6.0),), ufuncs=(), math="gamma",
+          torch=lambda torch, x: torch.exp(torch.lgamma(x))),
+    unary("digamma", "dg_psi(0.0, x)", "polygamma(1, x)", ((0.1, 6.0), (-2.9, -2.1)), ufuncs=()),
+    binary("polygamma", "dg_psi(x, y)", None, "polygamma(x + 1, y)",
+           (((0.0, 4.0),), ((0.1, 6.0), (-2.9, -2.1))), ufuncs=(), integer=(0,),
+           torch=lambda torch, n, x: torch.polygamma(int(n), x)),
     # -- piecewise ---------------------------------------------------------------
     # Ties split the derivative equally (PyTorch, JAX): d/dx max(x, x) is then 1.
     binary("maximum", "(x >= y || x != x) ? x : y",
