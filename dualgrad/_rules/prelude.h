@@ -53,9 +53,9 @@ DG_FN double dg_floordiv(double a, double b)
  * with eight Bernoulli terms is accurate to rounding. Digamma of x < 1/2 uses
  * the reflection psi(x) = psi(1 - x) - pi / tan(pi x) instead of a long
  * recurrence; pi x is reduced to (-pi/2, pi/2] first, where tan is accurate.
- * Poles, as SciPy and PyTorch: +inf for odd n; for even n, -inf at 0 (the
- * limit from the right) and nan at negative integers, where the one-sided
- * limits differ. A non-integer or negative n gives nan. */
+ * Poles, as SciPy and PyTorch: +inf for odd n; for even n, the one-sided limit
+ * at a signed zero (-inf at +0, +inf at -0) and nan at negative integers, where
+ * the two limits differ. A non-integer or negative n gives nan. */
 DG_FN double dg_psi(double n, double x)
 {
     const double bernoulli[8] = {1.0 / 6, -1.0 / 30, 1.0 / 42, -1.0 / 30,
@@ -64,8 +64,11 @@ DG_FN double dg_psi(double n, double x)
     int k;
     if (!(n >= 0.0 && n == floor(n) && n <= 100.0) || x != x)
         return (x - x) / 0.0 + n * 0.0 + 0.0 / 0.0;              /* nan */
+    if (x == -1.0 / 0.0)
+        return 0.0 / 0.0;                                      /* poles accumulate: no limit */
     if (x <= 0.0 && x == floor(x))                             /* pole */
-        return fmod(n, 2.0) == 1.0 ? 1.0 / 0.0 : (x == 0.0 ? -1.0 / 0.0 : 0.0 / 0.0);
+        return fmod(n, 2.0) == 1.0 ? 1.0 / 0.0
+             : (x == 0.0 ? -copysign(1.0, x) / 0.0 : 0.0 / 0.0);
     if (n == 0.0 && x < 0.5) {
         reflected = -DG_PI / tan(DG_PI * (x - floor(x + 0.5)));
         x = 1.0 - x;

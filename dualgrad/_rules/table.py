@@ -205,7 +205,8 @@ RULES = [
     binary("fmod", "fmod(x, y)", "1", "-trunc(x / y)", (MOD_X, MOD_Y), math="fmod"),
     binary("copysign", "copysign(x, y)", "copysign(1, x) * copysign(1, y)", None,
            (NONZERO, NONZERO), math="copysign"),
-    unary("sign", "x > 0 ? 1.0 : (x < 0 ? -1.0 : x)", None, NONZERO),
+    # +0.0 for both zeros, as NumPy; nan stays nan.
+    unary("sign", "x > 0 ? 1.0 : (x < 0 ? -1.0 : (x == 0 ? 0.0 : x))", None, NONZERO),
     unary("floor", "floor(x)", None, OFF_GRID),
     unary("ceil", "ceil(x)", None, OFF_GRID),
     unary("trunc", "trunc(x)", None, OFF_GRID),
