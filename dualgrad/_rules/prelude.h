@@ -4,11 +4,18 @@
 #ifndef DUALGRAD_PRELUDE_H
 #define DUALGRAD_PRELUDE_H
 
+/* Infinities and nans are constants, not 1.0 / 0.0: a division the compiler
+ * evaluates eagerly would raise the divide-by-zero flag (and NumPy's warning)
+ * even on the branch not taken. */
 #ifdef __CUDACC__
 #  define DG_FN static __host__ __device__ __forceinline__
+#  define DG_INF __longlong_as_double(0x7ff0000000000000ULL)
+#  define DG_NAN __longlong_as_double(0x7ff8000000000000ULL)
 #else
 #  include <math.h>
 #  define DG_FN static inline
+#  define DG_INF ((double)INFINITY)
+#  define DG_NAN ((double)NAN)
 #endif
 
 #define DG_PI   3.14159265358979323846
@@ -63,18 +70,18 @@ DG_FN double dg_psi(double n, double x)
     double reflected = 0.0, shift = 0.0, xi, x2i, sum, term;
     int k;
     if (!(n >= 0.0 && n == floor(n) && n <= 100.0) || x != x)
-        return (x - x) / 0.0 + n * 0.0 + 0.0 / 0.0;              /* nan */
-    if (x == -1.0 / 0.0)
-        return 0.0 / 0.0;                                      /* poles accumulate: no limit */
+        return DG_NAN;
+    if (x == -DG_INF)
+        return DG_NAN;                                         /* poles accumulate: no limit */
     if (x <= 0.0 && x == floor(x))                             /* pole */
-        return fmod(n, 2.0) == 1.0 ? 1.0 / 0.0
-             : (x == 0.0 ? -copysign(1.0, x) / 0.0 : 0.0 / 0.0);
+        return fmod(n, 2.0) == 1.0 ? DG_INF
+             : (x == 0.0 ? -copysign(DG_INF, x) : DG_NAN);
     if (n == 0.0 && x < 0.5) {
         reflected = -DG_PI / tan(DG_PI * (x - floor(x + 0.5)));
         x = 1.0 - x;
     }
     if (x < -1e5)
-        return 0.0 / 0.0;          /* recurrence too long; no reflection for n >= 1 */
+        return DG_NAN;             /* recurrence too long; no reflection for n >= 1 */
     for (; x < 10.0 + n; x += 1.0)
         shift += pow(x, -(n + 1.0));
     xi = 1.0 / x;

@@ -444,3 +444,13 @@ def test_nonfinite_dual_inputs_give_duals(rule):
         out = fn(rule)(*[dg.Dual(v, 1.0) for v in point])
         assert isinstance(out, dg.Dual)
         assert out.value == fn(rule)(*point) or math.isnan(out.value) and math.isnan(fn(rule)(*point))
+
+
+@by_name
+def test_no_floating_point_flags_inside_the_domain(rule, rule_points):
+    # NumPy turns flags raised inside its loops into warnings; a rule that raised
+    # divide-by-zero on a branch it did not take once warned on every call.
+    duals = sample_duals(rule, rule_points)
+    columns = [np.array(list(c), dtype=object) for c in zip(*duals)]
+    with np.errstate(all="raise"):
+        fn(rule)(*columns)
