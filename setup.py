@@ -8,6 +8,7 @@ initialisation checks, no optimisation and debug symbols.
 import os
 import sys
 
+import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
@@ -43,8 +44,9 @@ def extensions():
         Extension(
             src[: -len(".pyx")].replace(os.sep, "."),
             [src],
-            include_dirs=[os.path.join("dualgrad", "_rules")],
-            define_macros=[("DUALGRAD_CHECKED", "1" if CHECKED else "0")],
+            include_dirs=[os.path.join("dualgrad", "_rules"), numpy.get_include()],
+            define_macros=[("DUALGRAD_CHECKED", "1" if CHECKED else "0"),
+                           ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
             extra_compile_args=FLAGS,
         )
         for src in sorted(sources)

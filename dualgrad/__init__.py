@@ -1,8 +1,10 @@
 """dualgrad: exact derivatives of ordinary Python and NumPy code.
 
-Forward mode on scalars is :class:`Dual`; every elementwise function of the
-derivative table is ``dualgrad.<name>`` (NumPy semantics) and
-:mod:`dualgrad.math` is a drop-in for Python's :mod:`math`.
+Scalar code: forward mode with :class:`Dual`, reverse mode with :class:`Tape`
+and its :class:`Var` handles, and :func:`record` to replay a recorded tape at
+new inputs in C. Every elementwise function of the derivative table is
+``dualgrad.<name>`` (NumPy semantics) and :mod:`dualgrad.math` is a drop-in for
+Python's :mod:`math`.
 """
 
 try:
@@ -14,7 +16,9 @@ except ImportError as e:  # a source checkout without built extensions
     ) from e
 
 from ._scalar.dual import *  # noqa: F401,F403  Dual and one function per table row
+from ._scalar.tape import BranchChangedError, Recording, Tape, Var, record
 from . import math  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["Dual", "math", *[n for n in _dual.__all__ if n != "Dual"]]
+__all__ = ["Dual", "Tape", "Var", "record", "Recording", "BranchChangedError", "math",
+           *[n for n in _dual.__all__ if n != "Dual"]]

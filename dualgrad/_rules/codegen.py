@@ -28,32 +28,47 @@ PACKAGE = os.path.dirname(HERE)
 
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.BitAnd: "&&", ast.BitOr: "||"}
 _CMPOPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+# Over dg_dual the arithmetic operators are the table's own rows.
+_DUAL_ARITHMETIC = {ast.Add: "add", ast.Sub: "subtract", ast.Mult: "multiply", ast.Div: "divide"}
 
 
-def c_expr(expr, operands=("x", "y", "ans")):
-    """Translate one rule-language expression to a C expression over doubles."""
+def c_expr(expr, operands=("x", "y", "ans"), dual=False):
+    """Translate one rule-language expression to a C expression.
+
+    Over doubles by default; with ``dual=True`` over ``dg_dual`` (a value and a
+    tangent), every operation being the ``dgd_`` form of a table row, so the
+    expression's own derivative comes out alongside it.
+    """
 
     def emit(node):
         if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-            return repr(float(node.value))  # C would divide integer literals as integers
+            c = repr(float(node.value))  # C would divide integer literals as integers
+            return f"dgd({c}, 0.0)" if dual else c
         if isinstance(node, ast.Name):
             if node.id in operands:
                 return node.id
             if node.id in CONSTANTS:
-                return "DG_" + node.id.upper()
+                c = "DG_" + node.id.upper()
+                return f"dgd({c}, 0.0)" if dual else c
             raise ValueError(f"unknown name {node.id!r} in {expr!r}")
         if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-            return f"({emit(node.left)} {_BINOPS[type(node.op)]} {emit(node.right)})"
+            left, right = emit(node.left), emit(node.right)
+            if dual and type(node.op) in _DUAL_ARITHMETIC:
+                return f"dgd_{_DUAL_ARITHMETIC[type(node.op)]}({left}, {right})"
+            return f"({left} {_BINOPS[type(node.op)]} {right})"
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            return f"(-{emit(node.operand)})"
+            return f"dgd_negative({emit(node.operand)})" if dual else f"(-{emit(node.operand)})"
         if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _CMPOPS:
-            return f"({emit(node.left)} {_CMPOPS[type(node.ops[0])]} {emit(node.comparators[0])})"
+            left, right = emit(node.left), emit(node.comparators[0])
+            if dual:  # branches look at values
+                left, right = f"{left}.v", f"{right}.v"
+            return f"({left} {_CMPOPS[type(node.ops[0])]} {right})"
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
             name, args = node.func.id, [emit(a) for a in node.args]
             if name == "where" and len(args) == 3:
                 return f"({args[0]} ? {args[1]} : {args[2]})"
             if name in BY_NAME and BY_NAME[name].arity == len(args):
-                return f"dg_{name}({', '.join(args)})"
+                return f"{'dgd' if dual else 'dg'}_{name}({', '.join(args)})"
             raise ValueError(f"unknown call {name}/{len(args)} in {expr!r}")
         raise ValueError(f"unsupported syntax {ast.dump(node)} in {expr!r}")
 
@@ -96,6 +111,26 @@ def header():
         for fname, d in zip(derivative_names(r), r.d):
             code = "0.0" if d is None else c_expr(d)
             out.append(f"DG_FN double {fname}({params}) {_body(code, r.operands + ('ans',))}")
+    out += [
+        "",
+        "/* ---- every rule again over dg_dual, a value and one tangent: forward mode",
+        " * inside the rules, so that derivatives have derivatives (forward over reverse) */",
+        "typedef struct { double v, t; } dg_dual;",
+        "DG_FN dg_dual dgd(double v, double t) { dg_dual r; r.v = v; r.t = t; return r; }",
+    ]
+    for r in RULES:
+        params = ", ".join(f"dg_dual {v}" for v in r.operands)
+        vals = ", ".join(f"{v}.v" for v in r.operands)
+        tangent = " + ".join(f"{dname}({vals}, ans) * {v}.t"
+                             for dname, v in zip(derivative_names(r), r.operands))
+        out.append(f"DG_FN dg_dual dgd_{r.name}({params}) "
+                   f"{{ double ans = dg_{r.name}({vals}); return dgd(ans, {tangent}); }}")
+    for r in RULES:
+        params = ", ".join(f"dg_dual {v}" for v in r.operands + ("ans",))
+        for fname, d in zip(derivative_names(r), r.d):
+            code = "dgd(0.0, 0.0)" if d is None else c_expr(d, dual=True)
+            out.append(f"DG_FN dg_dual {fname.replace('dg_', 'dgd_', 1)}({params}) "
+                       f"{_body(code, r.operands + ('ans',))}")
     out += ["", "#endif", ""]
     return "\n".join(out)
 
@@ -107,11 +142,17 @@ def pxd():
         "    cdef enum dg_opcode:",
         *[f"        DG_OP_{r.name.upper()}" for r in RULES],
         "        DG_NUM_OPS",
+        "    ctypedef struct dg_dual:",
+        "        double v",
+        "        double t",
+        "    dg_dual dgd(double v, double t)",
     ]
     for r in RULES:
-        out.append(f"    double dg_{r.name}({', '.join('double ' + v for v in r.operands)})")
-        params = ", ".join(f"double {v}" for v in r.operands + ("ans",))
-        out += [f"    double {fname}({params})" for fname in derivative_names(r)]
+        for kind, prefix in (("double", "dg"), ("dg_dual", "dgd")):
+            out.append(f"    {kind} {prefix}_{r.name}({', '.join(f'{kind} ' + v for v in r.operands)})")
+            params = ", ".join(f"{kind} {v}" for v in r.operands + ("ans",))
+            out += [f"    {kind} {fname.replace('dg_', prefix + '_', 1)}({params})"
+                    for fname in derivative_names(r)]
     return "\n".join(out) + "\n"
 
 

@@ -2,7 +2,7 @@
 # that dual.pyx and math.pyx share. A one-direction Dual is 48 bytes: the object
 # header, the value, the direction count and flags, and two tangent slots.
 
-from cpython.long cimport PyLong_AsDouble
+from dualgrad._scalar.real cimport as_real
 
 cdef union DualTangents:
     double local[2]                  # k <= 2: stored in the object, no allocation
@@ -50,18 +50,3 @@ cdef inline Dual chain2(Dual x, Dual y, double ans, double dx, double dy):
     for j in range(x.k):
         rt[j] = dx * xt[j] + dy * yt[j]
     return r
-
-
-cdef int as_real_slow(object o, double *out) except -1
-
-
-cdef inline int as_real(object o, double *out) except -1:
-    """Store o as a double and return 1 if o is a real number (not a Dual); else 0."""
-    # Exact types first: isinstance(o, float) on a non-float calls PyType_IsSubtype.
-    if type(o) is float:
-        out[0] = <double>o
-        return 1
-    if isinstance(o, int):           # int and bool (a flag test); OverflowError beyond float range
-        out[0] = PyLong_AsDouble(o)
-        return 1
-    return as_real_slow(o, out)
