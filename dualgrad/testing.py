@@ -7,20 +7,29 @@ the derivative table through it, and users can run their own functions through i
 import numpy as np
 
 from ._scalar.dual import Dual
+from ._scalar.tape import Tape, Var
 
 __all__ = ["check_grads"]
 
-MODES = ("fwd",)
+MODES = ("fwd", "rev")
 
 
 def check_grads(f, args, order=1, *, modes=MODES, eps=None, atol=1e-6, rtol=1e-6, seed=None):
     """Check dualgrad's derivatives of ``f`` at ``args`` against central differences.
 
-    A random unit direction ``v`` in the space of all inputs is drawn. Forward
-    mode evaluates ``f`` once on Duals seeded with ``v`` and its tangent must
-    match ``(f(x + eps v) - f(x - eps v)) / (2 eps)``. With ``order=2`` the
-    forward-mode derivative is itself checked for consistency along ``v``: its
-    central difference must match the second central difference of ``f``.
+    A random unit direction ``v`` in the space of all inputs is drawn.
+
+    - Forward mode (``"fwd"``) evaluates ``f`` once on Duals seeded with ``v``;
+      the tangent must match ``(f(x + eps v) - f(x - eps v)) / (2 eps)``.
+      With ``order=2`` the forward-mode derivative is itself checked along
+      ``v``: its central difference must match the second central difference
+      of ``f``.
+    - Reverse mode (``"rev"``) records ``f`` on a :class:`Tape` and takes the
+      vector-Jacobian product with a random output weight ``u``; the
+      inner-product identity ``<u, J v> == <J^T u, v>`` must hold with ``J v``
+      from central differences. With ``order=2`` the Hessian-vector product of
+      ``<u, f>`` (forward over reverse) must match the central difference of
+      ``J^T u`` along ``v``.
 
     Parameters
     ----------
@@ -33,7 +42,8 @@ def check_grads(f, args, order=1, *, modes=MODES, eps=None, atol=1e-6, rtol=1e-6
     order : {1, 2}
         Highest derivative order to check.
     modes : sequence of str
-        Modes to check; ``"fwd"`` (forward mode with :class:`Dual`).
+        Modes to check: ``"fwd"`` (forward mode, :class:`Dual`) and ``"rev"``
+        (reverse mode, :class:`Tape`).
     eps : float, optional
         Finite-difference step; default ``1e-6`` for order 1 and ``1e-4`` for order 2.
     atol, rtol : float
@@ -77,7 +87,7 @@ def check_grads(f, args, order=1, *, modes=MODES, eps=None, atol=1e-6, rtol=1e-6
             if shape == ():
                 out.append(chunk[0])
             else:
-                arr = np.empty(n, dtype=object if isinstance(chunk[0], Dual) else np.float64)
+                arr = np.empty(n, dtype=object if isinstance(chunk[0], (Dual, Var)) else np.float64)
                 arr[:] = chunk
                 out.append(arr.reshape(shape))
         return out
@@ -99,18 +109,51 @@ def check_grads(f, args, order=1, *, modes=MODES, eps=None, atol=1e-6, rtol=1e-6
             i = int(np.flatnonzero(bad)[0])
             raise AssertionError(
                 f"check_grads: {what} of {name} at x = {x.tolist()} along v = {v.tolist()} "
-                f"(output {i}): dualgrad gives {ad[i]!r}, central differences (eps={step}) give "
-                f"{fd[i]!r}; |difference| {abs(ad[i] - fd[i]):.3g} exceeds the tolerance "
+                f"(output {i}): dualgrad gives {float(ad[i])!r}, central differences (eps={step}) give "
+                f"{float(fd[i])!r}; |difference| {abs(ad[i] - fd[i]):.3g} exceeds the tolerance "
                 f"{tol[i]:.3g} (seed={seed})")
+
+    def reverse(point, u):
+        """J^T u, and the Hessian-vector product of <u, f> along v, from one tape."""
+        with Tape() as tape:
+            xs = tape.var(point.tolist())
+            outs = list(_flatten_items(f(*inputs(xs))))
+            if len(outs) != u.size:
+                raise AssertionError(f"check_grads: {name} returned {len(outs)} values at one "
+                                     f"point and {u.size} at another")
+            weighted = 0.0
+            for ui, o in zip(u.tolist(), outs):
+                weighted = weighted + ui * o
+        return tape.vjp(outs, xs, u), tape.hvp(weighted, xs, v)
 
     h = eps if eps is not None else 1e-6
     fd1 = (value(x + h * v) - value(x - h * v)) / (2 * h)
-    compare("the forward-mode derivative", jvp(x), fd1, h, 1.0)
+    if "fwd" in modes:
+        compare("the forward-mode derivative", jvp(x), fd1, h, 1.0)
+    if "rev" in modes:
+        u = rng.standard_normal(fd1.size)
+        vjp, _ = reverse(x, u)
+        compare("the reverse-mode derivative <J^T u, v> (u a random output weight)",
+                np.array([vjp @ v]), np.array([u @ fd1]), h, 1.0)
     if order == 2:
         h = eps if eps is not None else 1e-4
-        fd2 = (value(x + h * v) - 2 * value(x) + value(x - h * v)) / (h * h)
-        ad2 = (jvp(x + h * v) - jvp(x - h * v)) / (2 * h)
-        compare("the derivative of the forward-mode derivative", ad2, fd2, h, 100.0)
+        if "fwd" in modes:
+            fd2 = (value(x + h * v) - 2 * value(x) + value(x - h * v)) / (h * h)
+            ad2 = (jvp(x + h * v) - jvp(x - h * v)) / (2 * h)
+            compare("the derivative of the forward-mode derivative", ad2, fd2, h, 100.0)
+        if "rev" in modes:
+            hvp = reverse(x, u)[1]
+            fd_hvp = (reverse(x + h * v, u)[0] - reverse(x - h * v, u)[0]) / (2 * h)
+            compare("the Hessian-vector product (forward over reverse)", hvp, fd_hvp, h, 100.0)
+
+
+def _flatten_items(out):
+    """The leaves of a float, Var, or nested sequence/array of them, in order."""
+    if isinstance(out, (list, tuple, np.ndarray)):
+        for item in (out.ravel() if isinstance(out, np.ndarray) else out):
+            yield from _flatten_items(item)
+    else:
+        yield out
 
 
 def _flatten(out):

@@ -121,7 +121,9 @@ def header():
     for r in RULES:
         params = ", ".join(f"dg_dual {v}" for v in r.operands)
         vals = ", ".join(f"{v}.v" for v in r.operands)
-        tangent = " + ".join(f"{dname}({vals}, ans) * {v}.t"
+        # A zero tangent is a constant: it contributes nothing, even where the
+        # partial is inf or nan (the exponent of x**3 at x < 0), as for Dual.
+        tangent = " + ".join(f"({v}.t == 0.0 ? 0.0 : {dname}({vals}, ans) * {v}.t)"
                              for dname, v in zip(derivative_names(r), r.operands))
         out.append(f"DG_FN dg_dual dgd_{r.name}({params}) "
                    f"{{ double ans = dg_{r.name}({vals}); return dgd(ans, {tangent}); }}")
