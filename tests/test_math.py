@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 
+import dualgrad as dg
 import dualgrad.math as dm
 from dualgrad import Dual
 from dualgrad._rules.table import RULES
@@ -229,7 +230,29 @@ def test_table_function_derivatives_match_central_differences(rule, rule_points)
     (lambda x: dm.pow(x, 3), (-2.0,)),
 ], ids=lambda v: "" if callable(v) else str(v))
 def test_other_derivatives_match_central_differences(f, point):
-    check_grads(f, point, seed=0)
+    check_grads(f, point, seed=0, modes=("fwd",))
+
+
+@pytest.mark.parametrize("f, point", [
+    (lambda x, b: dm.log(x, b), (3.5, 10.0)),
+    (lambda x: dm.ldexp(x, -5), (-1.3,)),
+    (lambda x: dm.modf(x)[0], (-1.7,)),
+    (lambda a, b, c: dm.hypot(a, b, c), (1.0, -2.0, 3.0)),
+    (lambda p, q: dm.dist(p, q), (np.array([1.0, 2.0, 3.0]), np.array([0.5, -1.0, 2.0]))),
+    (lambda v: dm.fsum(v), (np.array([0.1, 2.0, -3.0, 0.3]),)),
+    (lambda v: dm.prod(v), (np.array([0.5, -2.0, 3.0, 1.5]),)),
+    (lambda x, y: dm.pow(x, y), (2.0, -1.5)),
+], ids=lambda v: "" if callable(v) else str(v))
+def test_other_functions_record_on_a_tape(f, point):
+    check_grads(f, point, order=2, seed=0, modes=("rev",))
+
+
+@pytest.mark.parametrize("f", [lambda x: dm.remainder(x, 2.0), lambda x: dm.frexp(x)])
+def test_functions_that_do_not_record_on_a_tape_say_so(f):
+    with dg.Tape() as tape:
+        x = tape.var(0.7)
+        with pytest.raises(TypeError, match="does not record on a tape"):
+            f(x)
 
 
 def test_hypot_of_several_duals():
