@@ -127,7 +127,7 @@ RULES = [
            torch="div"),
     # d/dx is 0 for a zero exponent and d/dy is 0 for a zero base with y >= 0
     # (0**y is constant there); otherwise the textbook formulas, as PyTorch and JAX.
-    binary("power", "pow(x, y)",
+    binary("power", "dg_pow(x, y)",
            "where(y == 0, 0, y * power(x, y - 1))",
            "where((x == 0) & (y >= 0), 0, ans * log(x))",
            (POSITIVE, ((-2.5, 2.5),)), operator="pow", math="pow", ufuncs=("power", "float_power"),

@@ -37,11 +37,14 @@ cdef class TapeCore:
     cdef Py_ssize_t n_guards
     cdef Py_ssize_t guard_capacity
     cdef list places                 # (file, line, function) of each guard, for messages
+    cdef double *scratch             # adjoints of the last reverse sweep, kept for reuse
+    cdef Py_ssize_t scratch_size
     cdef bint recording              # False once the with-block ended
     cdef bint freed                  # True once the owning Tape is gone
 
     cdef int check(self) except -1
     cdef Node *push(self) except NULL
+    cdef double *zeroed_scratch(self) except NULL
     cdef int free(self) noexcept
 
 

@@ -1,8 +1,9 @@
 """``python -m dualgrad bench``: time the workloads against every installed peer.
 
 Variants are timed interleaved (round after round, each variant once per round)
-so that a noisy neighbour slows all of them alike; the table reports medians
-over rounds and ratios between medians of the same run.
+so that a noisy neighbour slows all of them alike; the tables report medians
+over rounds and ratios between medians of the same run. Variants slower than
+a second per call get at most three rounds.
 """
 
 import argparse
@@ -13,9 +14,10 @@ import statistics
 import sys
 import time
 
-from . import workloads
+from . import workloads as _workloads
 
 PEERS = ("numpy", "torch", "autograd", "jax")
+SLOW = 1.0                              # seconds per call beyond which a variant gets 3 rounds
 
 
 def _per_call(fn, number):
@@ -25,10 +27,10 @@ def _per_call(fn, number):
     return (time.perf_counter() - t0) / number
 
 
-def first_calls(variants):
+def first_calls(workload):
     """Result and duration of each installed variant's first call (for JAX jit: compilation)."""
     results, seconds = {}, {}
-    for name, v in variants.items():
+    for name, v in workload.variants.items():
         if v is not None:
             t0 = time.perf_counter()
             results[name] = v[1]()
@@ -36,21 +38,18 @@ def first_calls(variants):
     return results, seconds
 
 
-def measure(variants, rounds, sample_seconds, log):
+def measure(workload, first, rounds, sample_seconds, log):
     """Median seconds per call of each variant (None where not installed)."""
-    active = {name: v[1] for name, v in variants.items() if v is not None}
-    numbers = {}
-    for name, fn in active.items():
-        per = _per_call(fn, 1)
-        numbers[name] = max(1, int(sample_seconds / max(per, 1e-9)))
-        log(f"  calibrated {name}: {numbers[name]} call(s) per sample")
+    active = {name: v[1] for name, v in workload.variants.items() if v is not None}
+    numbers = {name: max(1, int(sample_seconds / max(first[name], 1e-9))) for name in active}
     samples = {name: [] for name in active}
     for r in range(rounds):
-        log(f"  round {r + 1}/{rounds}")
+        log(f"  {workload.name}: round {r + 1}/{rounds}")
         for name, fn in active.items():
-            samples[name].append(_per_call(fn, numbers[name]))
+            if r < 3 or first[name] < SLOW:
+                samples[name].append(_per_call(fn, numbers[name]))
     return {name: (statistics.median(samples[name]) if name in samples else None)
-            for name in variants}
+            for name in workload.variants}
 
 
 def environment():
@@ -70,34 +69,35 @@ def environment():
 
 
 def _fmt_time(t):
-    if t is None:
-        return "skipped (not installed)"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9)):
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
         if t >= scale:
             return f"{t / scale:8.2f} {unit}"
     return f"{t / 1e-9:8.2f} ns"
 
 
-def table_s(times, first_call):
-    base = times["f on floats, dualgrad.math"]
-    ours = times["gradient, dualgrad Dual (2 directions)"]
-    lines = [f"{'variant':42s} {'median/call':>12s} {'/ f on floats':>14s} {'dualgrad faster':>16s}"]
+def table(workload, times, first):
+    base, ours = times[workload.baseline], times[workload.reference]
+    width = max(len(name) for name in times) + 2
+    lines = [f"Workload {workload.name}: {workload.description}",
+             f"{'variant':{width}s} {'median/call':>12s} {'/ f on floats':>14s} {'dualgrad faster':>16s}"]
     for name, t in times.items():
         if t is None:
-            lines.append(f"{name:42s} {'skipped (not installed)':>44s}")
+            lines.append(f"{name:{width}s} {'skipped (not installed)':>44s}")
             continue
-        speedup = f"{t / ours:15.1f}x" if name.startswith("gradient") else ""
-        lines.append(f"{name:42s} {_fmt_time(t):>12s} {t / base:13.2f}x {speedup:>16s}")
-    jit = "gradient, JAX jit (compiled)"
-    if times.get(jit) is not None:
-        lines.append(f"  (JAX jit compilation, excluded above: {first_call[jit]:.2f} s)")
+        peer = "dualgrad" not in name and not name.startswith("f on")
+        speedup = f"{t / ours:15.1f}x" if peer else ""
+        lines.append(f"{name:{width}s} {_fmt_time(t):>12s} {t / base:13.2f}x {speedup:>16s}")
+    for name, t in times.items():
+        if t is not None and "jit" in name:
+            lines.append(f"  ({name}: compilation, excluded above, {first[name]:.2f} s)")
     return "\n".join(lines)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m dualgrad bench",
                                      description="Time dualgrad's workloads against installed peers.")
-    parser.add_argument("--quick", action="store_true", help="few rounds, short samples (a smoke run)")
+    parser.add_argument("--quick", action="store_true",
+                        help="few rounds, short samples, small sizes (a smoke run)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args(argv)
     rounds, sample = (3, 0.005) if args.quick else (15, 0.05)
@@ -105,28 +105,26 @@ def main(argv=None):
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
 
-    log("workload S: checking every variant against the analytic gradient")
-    variants = workloads.s_variants()
-    for name, v in variants.items():
-        if v is None:
-            log(f"  {name}: skipped, not installed")
-    results, first_call = first_calls(variants)
-    workloads.check(variants, results)
-    times = measure(variants, rounds, sample, log)
     env = environment()
+    print(f"medians of {rounds} interleaved rounds (at most 3 for variants over {SLOW:g} s); "
+          f"{env['cpu']}; " + ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v))
     from .._scalar.dual import Dual
-    size = sys.getsizeof(Dual(*workloads.S_POINT[:1], 1.0))
-
-    print("Workload S: f(x, y) = sum_{i<200} sin(x*i)*exp(-y) + x*y/(1+i) + log(1+x*x), at (0.3, 0.7)")
-    print(f"medians of {rounds} interleaved rounds; {env['cpu']}; "
-          + ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v))
-    print()
-    print(table_s(times, first_call))
-    print(f"\nsys.getsizeof of a one-direction Dual: {size} bytes")
+    size = sys.getsizeof(Dual(0.3, 1.0))
+    print(f"sys.getsizeof of a one-direction Dual: {size} bytes")
+    report = {"environment": env, "rounds": rounds, "dual_sizeof_bytes": size, "workloads": {}}
+    for workload in _workloads.workloads(quick=args.quick):
+        log(f"workload {workload.name}: checking every variant against the analytic answer")
+        for name, v in workload.variants.items():
+            if v is None:
+                log(f"  {name}: skipped, not installed")
+        results, first = first_calls(workload)
+        workload.check(results)
+        times = measure(workload, first, rounds, sample, log)
+        print()
+        print(table(workload, times, first), flush=True)
+        report["workloads"][workload.name] = {"seconds_per_call": times,
+                                              "first_call_seconds": first}
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"environment": env, "rounds": rounds,
-                       "workloads": {"S": {"seconds_per_call": times,
-                                           "first_call_seconds": first_call}},
-                       "dual_sizeof_bytes": size}, f, indent=2)
+            json.dump(report, f, indent=2)
     return 0
