@@ -1,4 +1,5 @@
-"""Shared helpers: points drawn from the sampling domains of the derivative table."""
+"""Shared helpers: points drawn from the sampling domains of the derivative table,
+and the references (Dual partials, central differences, PyTorch) the rows are checked against."""
 
 import math
 import zlib
@@ -6,10 +7,22 @@ import zlib
 import numpy as np
 import pytest
 
+import dualgrad as dg
+
 
 def integer_operands(rule):
     """Indices of a rule's integer parameters (e.g. the order of polygamma)."""
     return tuple(getattr(rule, "integer", ()))
+
+
+def rng_for(rule, salt):
+    """A random generator reproducible per rule name and salt."""
+    return np.random.default_rng([zlib.crc32(rule.name.encode()), salt])
+
+
+def continuous_operands(rule):
+    """Indices of the operands that are differentiated."""
+    return [i for i in range(rule.arity) if i not in integer_operands(rule)]
 
 
 def sample_union(rng, union, n, integer=False):
@@ -45,3 +58,51 @@ def rule_points():
 
     return points
 
+
+# ---------------------------------------------------------------------------
+# References for the derivatives of a row
+
+
+def dual_partials(rule, point):
+    """dg's forward-mode partial derivatives of a row at a point, one Dual operand at a
+    time (the others floats)."""
+    f = getattr(dg, rule.name)
+    return [f(*[dg.Dual(v, 1.0) if j == i else v for j, v in enumerate(point)]).tangent
+            for i in range(rule.arity)]
+
+
+def five_point(f, x, h):
+    """The five-point central difference of f at x with step h (error O(h**4))."""
+    return (-f(x + 2 * h) + 8 * f(x + h) - 8 * f(x - h) + f(x - 2 * h)) / (12 * h)
+
+
+def has_object_loop(ufunc):
+    """Whether NumPy can run ``ufunc`` on object arrays (it cannot for logaddexp,
+    copysign or float_power)."""
+    return any(t.split("->")[0] == "O" * ufunc.nin for t in ufunc.types)
+
+
+# PyTorch's trigamma (torch.polygamma(1, x): the derivative of digamma, and a value of
+# polygamma) is accurate to about 1e-10 only: torch.polygamma(1, 0.1) is
+# 101.43329914989455, the exact value 101.43329915079275.
+TORCH_RTOL = {"digamma": 1e-9, "polygamma": 1e-9}
+
+
+def torch_function(torch, rule):
+    """The row's PyTorch reference as a function of tensors (``rule.torch`` is the name of
+    a torch function or a callable ``(torch, *tensors)``)."""
+    if isinstance(rule.torch, str):
+        return getattr(torch, rule.torch)
+
+    def f(*args):
+        return rule.torch(torch, *args)
+
+    return f
+
+
+def torch_value_and_grads(torch, rule, point):
+    """The row's value and partials at a point by PyTorch float64 autograd."""
+    xs = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in point]
+    out = torch_function(torch, rule)(*xs)
+    grads = torch.autograd.grad(out, xs, allow_unused=True)
+    return out.item(), [0.0 if g is None else g.item() for g in grads]

@@ -3,7 +3,6 @@
 import itertools
 import math
 import operator
-import zlib
 
 import numpy as np
 import pytest
@@ -11,6 +10,8 @@ import scipy.special as sc
 
 import dualgrad as dg
 import dualgrad.math as dm
+from conftest import (TORCH_RTOL, continuous_operands, dual_partials, five_point, has_object_loop,
+                      integer_operands, rng_for, torch_value_and_grads)
 from dualgrad._rules.table import RULES
 from dualgrad.testing import check_grads
 
@@ -63,31 +64,8 @@ DERIVATIVE_REFERENCE = {
     "sigmoid": lambda x: [sc.expit(x) * sc.expit(-x)],
 }
 
-# PyTorch's trigamma (torch.polygamma(1, x): the derivative of digamma, and a value of
-# polygamma) is accurate to about 1e-10 only: torch.polygamma(1, 0.1) is 101.43329914989455, the exact value 101.43329915079275.
-TORCH_RTOL = {"digamma": 1e-9, "polygamma": 1e-9}
-
-
 def fn(rule):
     return getattr(dg, rule.name)
-
-
-def integer_operands(rule):
-    return tuple(getattr(rule, "integer", ()))
-
-
-def continuous_operands(rule):
-    return [i for i in range(rule.arity) if i not in integer_operands(rule)]
-
-
-def rng_for(rule, salt):
-    return np.random.default_rng([zlib.crc32(rule.name.encode()), salt])
-
-
-def partials(rule, point):
-    """dg's partial derivatives at a point, one Dual operand at a time (the others floats)."""
-    return [fn(rule)(*[dg.Dual(v, 1.0) if j == i else v for j, v in enumerate(point)]).tangent
-            for i in range(rule.arity)]
 
 
 def along(rule, point, i):
@@ -124,10 +102,6 @@ def assert_same_dual(got, want, rtol=0.0):
         np.testing.assert_allclose(got.value, want.value, rtol=rtol, atol=0)
         np.testing.assert_allclose(got.tangent, want.tangent, rtol=rtol, atol=0)
     assert type(got.tangent) is type(want.tangent)
-
-
-def has_object_loop(ufunc):
-    return any(t.split("->")[0] == "O" * ufunc.nin for t in ufunc.types)
 
 
 def ufunc_params(object_loop=False):
@@ -248,14 +222,10 @@ def test_int_inputs_follow_numpy(rule):
 # (b) derivatives against central differences
 
 
-def five_point(f, x, h):
-    return (-f(x + 2 * h) + 8 * f(x + h) - 8 * f(x - h) + f(x - 2 * h)) / (12 * h)
-
-
 @by_name
 def test_derivative_matches_central_differences(rule, rule_points):
     for point in rule_points(rule):
-        ad = partials(rule, point)
+        ad = dual_partials(rule, point)
         for i in continuous_operands(rule):
             fd = five_point(along(rule, point, i), point[i], 1e-4 * max(1.0, abs(point[i])))
             scale = max(1.0, abs(fn(rule)(*point)))
@@ -265,7 +235,7 @@ def test_derivative_matches_central_differences(rule, rule_points):
 @pytest.mark.parametrize("rule", [r for r in RULES if integer_operands(r)], ids=lambda r: r.name)
 def test_integer_parameter_has_zero_derivative(rule, rule_points):
     for point in rule_points(rule):
-        ad = partials(rule, point)
+        ad = dual_partials(rule, point)
         assert all(ad[i] == 0.0 for i in integer_operands(rule)), point
 
 
@@ -289,7 +259,7 @@ def test_check_grads_on_each_operand_and_jointly(rule, rule_points):
 def test_piecewise_constant_derivative_is_exactly_zero(rule, rule_points):
     rng = rng_for(rule, 0)
     for point in rule_points(rule):
-        assert partials(rule, point) == [0.0] * rule.arity
+        assert dual_partials(rule, point) == [0.0] * rule.arity
         duals = [dg.Dual(v, rng.standard_normal(3).tolist()) for v in point]
         assert fn(rule)(*duals).tangent.tolist() == [0.0] * 3
 
@@ -299,25 +269,12 @@ def test_piecewise_constant_derivative_is_exactly_zero(rule, rule_points):
 def test_special_function_derivative_matches_scipy(rule, rule_points):
     for point in rule_points(rule):
         want = DERIVATIVE_REFERENCE[rule.name](*point)
-        np.testing.assert_allclose(partials(rule, point), want, rtol=1e-13, atol=1e-15,
+        np.testing.assert_allclose(dual_partials(rule, point), want, rtol=1e-13, atol=1e-15,
                                    err_msg=f"{rule.name}{point}")
 
 
 # ---------------------------------------------------------------------------
 # (c) derivatives against PyTorch float64 autograd
-
-
-def torch_value_and_grads(torch, rule, point):
-    xs = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in point]
-    if isinstance(rule.torch, str):
-        f = getattr(torch, rule.torch)
-    else:
-        def f(*args):
-            return rule.torch(torch, *args)
-
-    out = f(*xs)
-    grads = torch.autograd.grad(out, xs, allow_unused=True)
-    return out.item(), [0.0 if g is None else g.item() for g in grads]
 
 
 @pytest.mark.parametrize("rule", SMOOTH, ids=lambda r: r.name)
@@ -329,7 +286,7 @@ def test_derivative_matches_torch_autograd(rule, rule_points):
         value, grads = torch_value_and_grads(torch, rule, point)
         assert fn(rule)(*point) == pytest.approx(value, rel=vtol, abs=1e-15), \
             (rule.name, point)
-        ad = partials(rule, point)
+        ad = dual_partials(rule, point)
         for i in continuous_operands(rule):
             assert ad[i] == pytest.approx(grads[i], rel=rtol, abs=1e-15), (rule.name, point, i)
 
