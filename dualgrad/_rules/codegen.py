@@ -4,8 +4,9 @@
 sources and only when their text changes:
 
 - ``_rules/rules.h``: ``static inline`` C functions ``dg_<name>`` (the value) and
-  ``dg_<name>_d`` / ``dg_<name>_dx`` / ``dg_<name>_dy`` (the derivatives),
-  usable from C, Cython and CUDA;
+  ``dg_<name>_d`` / ``dg_<name>_dx`` / ``dg_<name>_dy`` (the derivatives), and
+  the same again over ``dg_dual`` (a value and a tangent) as ``dgd_<name>...``,
+  so that derivatives have derivatives; usable from C, Cython and CUDA;
 - ``_rules/rules.pxd``: their Cython declarations;
 - every ``*.pyx.tp`` Tempita template of the package, rendered with the table.
 """
