@@ -159,19 +159,13 @@ def _flatten_items(out):
 def _flatten(out):
     """Values and tangents of a float, Dual, or nested sequence/array of them."""
     values, tangents = [], []
-
-    def walk(o):
+    for o in _flatten_items(out):
         if isinstance(o, Dual):
             if isinstance(o.tangent, np.ndarray):
                 raise TypeError("check_grads seeds one direction; f returned a multi-direction Dual")
             values.append(o.value)
             tangents.append(o.tangent)
-        elif isinstance(o, (list, tuple, np.ndarray)):
-            for item in (o.ravel() if isinstance(o, np.ndarray) else o):
-                walk(item)
         else:
             values.append(float(o))
             tangents.append(0.0)
-
-    walk(out)
     return np.array(values), np.array(tangents)

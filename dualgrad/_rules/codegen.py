@@ -162,8 +162,15 @@ def pxd():
 # ---------------------------------------------------------------------------
 # Templates
 
+# The ufuncs whose object loops NumPy runs through Python operators; the
+# others call a method of the element's name (np.sin calls x.sin()).
+OPERATOR_LOOPS = ("add", "subtract", "multiply", "divide", "power", "remainder", "floor_divide",
+                  "negative", "positive", "absolute")
+
+
 def template_namespace():
     return {
+        "OPERATOR_LOOPS": OPERATOR_LOOPS,
         "rules": RULES,
         "unary": [r for r in RULES if r.arity == 1],
         "binary": [r for r in RULES if r.arity == 2],
