@@ -19,6 +19,42 @@ from ._scalar.dual import *  # noqa: F401,F403  Dual and one function per table 
 from ._scalar.tape import BranchChangedError, Recording, Tape, Var, record
 from . import math  # noqa: E402
 
+# The array tier: Tensor and the autograd engine.
+from ._array.tensor import Tensor  # noqa: E402
+from ._array import ops as _ops  # noqa: E402  (connects Tensor to its operations)
+from ._array.ops import (  # noqa: E402
+    float16, half, float32, float64, double, int32, int64, long, bool,
+    set_default_dtype, get_default_dtype, manual_seed,
+    tensor, as_tensor, from_numpy, zeros, ones, full, empty, arange, linspace, eye, rand, randn,
+    zeros_like, ones_like, full_like, empty_like, rand_like, randn_like,
+    sum, mean, prod, max, min, amax, amin, argmax, argmin, var, std, norm, logsumexp,
+    softmax, log_softmax, cumsum, relu, softplus, clamp, clip, where,
+    matmul, mm, dot, outer, einsum, tensordot, trace, diagonal, tril, triu,
+    reshape, flatten, squeeze, unsqueeze, transpose, permute, flip, clone, cat, concat, stack,
+    split, chunk, unbind, numel)
+from . import autograd, linalg  # noqa: E402
+from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
+
+_dual.array_types[Tensor] = _ops.apply_row
+
+
+def is_tensor(obj):
+    """True for a dualgrad Tensor."""
+    return isinstance(obj, Tensor)
+
+
 __version__ = "0.1.0"
 __all__ = ["Dual", "Tape", "Var", "record", "Recording", "BranchChangedError", "math",
-           *[n for n in _dual.__all__ if n != "Dual"]]
+           *[n for n in _dual.__all__ if n != "Dual"],
+           "Tensor", "is_tensor", "autograd", "linalg", "no_grad", "enable_grad",
+           "set_grad_enabled", "is_grad_enabled",
+           "float16", "half", "float32", "float64", "double", "int32", "int64", "long", "bool",
+           "set_default_dtype", "get_default_dtype", "manual_seed", "tensor", "as_tensor",
+           "from_numpy", "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand",
+           "randn", "zeros_like", "ones_like", "full_like", "empty_like", "rand_like",
+           "randn_like", "sum", "mean", "prod", "max", "min", "amax", "amin", "argmax", "argmin",
+           "var", "std", "norm", "logsumexp", "softmax", "log_softmax", "cumsum", "relu",
+           "softplus", "clamp", "clip", "where", "matmul", "mm", "dot", "outer", "einsum",
+           "tensordot", "trace", "diagonal", "tril", "triu", "reshape", "flatten", "squeeze",
+           "unsqueeze", "transpose", "permute", "flip", "clone", "cat", "concat", "stack",
+           "split", "chunk", "unbind", "numel"]

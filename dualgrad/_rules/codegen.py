@@ -168,8 +168,37 @@ OPERATOR_LOOPS = ("add", "subtract", "multiply", "divide", "power", "remainder",
                   "negative", "positive", "absolute")
 
 
+class _ToNamespace(ast.NodeTransformer):
+    """Rule-language calls become ``ns.<name>(...)`` and constants numbers."""
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        node.func = ast.Attribute(ast.Name("ns", ast.Load()), node.func.id, ast.Load())
+        return node
+
+    def visit_Name(self, node):
+        if node.id in CONSTANTS:
+            return ast.Constant(CONSTANTS[node.id])
+        return node
+
+
+def py_expr(expr):
+    """A rule-language expression as Python over a namespace ``ns``: the same
+    source runs on ndarrays (``ns`` = NumPy's functions) and on Tensors (``ns``
+    = dualgrad's, recording the backward pass for create_graph)."""
+    return ast.unparse(_ToNamespace().visit(ast.parse(expr, mode="eval")))
+
+
+def uses(rule, name):
+    """Whether any derivative of ``rule`` reads operand or result ``name``."""
+    return any(d is not None and any(isinstance(n, ast.Name) and n.id == name
+                                     for n in ast.walk(ast.parse(d))) for d in rule.d)
+
+
 def template_namespace():
     return {
+        "py_expr": py_expr,
+        "uses": uses,
         "OPERATOR_LOOPS": OPERATOR_LOOPS,
         "rules": RULES,
         "unary": [r for r in RULES if r.arity == 1],

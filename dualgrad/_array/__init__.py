@@ -1,0 +1,1 @@
+"""The array tier: Tensor and the autograd engine (reverse mode on arrays)."""

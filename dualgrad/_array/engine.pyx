@@ -1,0 +1,784 @@
+"""The graph and the backward pass of the array tier.
+
+An operation on tensors that require grad makes one :class:`Node`: the edges to
+the nodes (or leaves) of its inputs, the backward rule its operation registered
+and the values that rule reads. ``backward`` counts each node's consumers,
+then runs the rules in reverse topological order with an explicit stack (no
+recursion, so a million chained operations are fine), summing the gradients
+that meet at a node before its rule runs.
+
+A rule is written once as ``fn(ns, grad, *saved)`` against a namespace ``ns``.
+Without ``create_graph`` the engine hands it ndarrays and the NumPy namespace;
+with ``create_graph`` it hands it Tensors and the tensor namespace, so the
+backward pass is itself recorded and can be differentiated again.
+"""
+
+import weakref
+from time import perf_counter_ns
+
+import numpy as np
+cimport numpy as cnp
+
+cnp.import_array()
+
+# ---------------------------------------------------------------------------
+# Grad mode: one flag per thread (C thread-local storage, so that every thread
+# starts with grad enabled, as in PyTorch).
+
+cdef extern from *:
+    """
+    static __thread int dg_grad_off = 0;
+    """
+    int dg_grad_off
+
+
+cdef bint grad_enabled() noexcept nogil:
+    return not dg_grad_off
+
+
+def is_grad_enabled():
+    """True unless inside ``no_grad`` (or ``set_grad_enabled(False)``) in this thread."""
+    return not dg_grad_off
+
+
+def _set_grad_enabled(bint mode):
+    """Set this thread's grad mode; returns the previous one."""
+    global dg_grad_off
+    cdef bint prev = not dg_grad_off
+    dg_grad_off = not mode
+    return prev
+
+
+# ---------------------------------------------------------------------------
+# What the op library provides (configure): the concrete tensor type and the
+# two namespaces the rules run against.
+
+cdef type TensorType = None
+cdef object NUMPY_NS = None
+cdef object TENSOR_NS = None
+
+
+def configure(tensor_type, numpy_ns, tensor_ns):
+    """Called once by the op library: the Tensor class (a TensorBase without
+    fields of its own) and the namespaces of backward rules. ``tensor_ns`` has
+    ``sum_axes(g, axes, shape)`` and ``astype(g, dtype)``, differentiable, which
+    the engine uses to reduce gradients to the shape and dtype of their input."""
+    global TensorType, NUMPY_NS, TENSOR_NS
+    TensorType, NUMPY_NS, TENSOR_NS = tensor_type, numpy_ns, tensor_ns
+
+
+cdef TensorBase wrap(object array):
+    """A new tensor over ``array`` (NumPy scalars become 0-d arrays)."""
+    cdef TensorBase t = TensorType.__new__(TensorType)
+    t._a = array if type(array) is np.ndarray else np.asarray(array)
+    return t
+
+
+def tensor_of(array):
+    """A new tensor over ``array`` (no copy), outside any graph."""
+    return wrap(array)
+
+
+cdef bint needs_grad(object x):
+    return isinstance(x, TensorBase) and (
+        (<TensorBase>x).node is not None or (<TensorBase>x).leaf_grad)
+
+
+cdef Version version_of(TensorBase t):
+    if t.ver is None:
+        t.ver = Version()
+    return t.ver
+
+
+# ---------------------------------------------------------------------------
+
+cdef class Version:
+    """An in-place version counter. Views share their base's counter."""
+
+    def __int__(self):
+        return self.value
+
+
+cdef class SavedOut:
+    """An operation's output saved for its backward rule: the values and which
+    output they are, not the output Tensor (that would point back at the node)."""
+
+    def __cinit__(self, array=None, int nr=0):
+        self.array = array
+        self.nr = nr
+
+
+def out(int nr=0):
+    """The marker an operation puts in ``saved`` for its output ``nr``."""
+    return SavedOut(None, nr)
+
+
+cdef class TensorBase:
+    """The fields of a tensor and what the engine does with them; the operations
+    are in :class:`dualgrad.Tensor`."""
+
+    # -- gradient bookkeeping ------------------------------------------------
+
+    @property
+    def requires_grad(self):
+        return self.leaf_grad or self.node is not None
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        self.requires_grad_(value)
+
+    def requires_grad_(self, requires_grad=True):
+        """Set ``requires_grad`` of a leaf, in place; returns the tensor."""
+        if self.node is not None:
+            if not requires_grad:
+                raise RuntimeError(
+                    "requires_grad can only be switched off on a leaf tensor; this tensor "
+                    f"was made by {self.node.label}. Use detach() to get a tensor that does "
+                    "not require grad.")
+            return self
+        if requires_grad and self._a.dtype.kind not in "fc":
+            raise RuntimeError(
+                f"only tensors of floating point dtype can require gradients, not "
+                f"{self._a.dtype.name}; convert first, e.g. x.double().requires_grad_()")
+        self.leaf_grad = requires_grad
+        return self
+
+    @property
+    def is_leaf(self):
+        """True for tensors not made by a recorded operation."""
+        return self.node is None
+
+    @property
+    def grad_fn(self):
+        """The Node that made this tensor (None for leaves)."""
+        return self.node
+
+    @property
+    def output_nr(self):
+        return self.nr
+
+    @property
+    def grad(self):
+        """The gradient accumulated by ``backward``: a Tensor of this tensor's
+        shape and dtype, or None."""
+        return self.grad_
+
+    @grad.setter
+    def grad(self, value):
+        cdef TensorBase g
+        if value is None:
+            self.grad_ = None
+            return
+        if not isinstance(value, TensorBase):
+            raise TypeError(f"grad must be a Tensor or None, not {type(value).__name__}")
+        g = value
+        if g._a.shape != self._a.shape:
+            raise RuntimeError(f"assigned grad has shape {g._a.shape}, but the tensor has "
+                               f"shape {self._a.shape}")
+        if g._a.dtype != self._a.dtype:
+            raise RuntimeError(f"assigned grad has dtype {g._a.dtype.name}, but the tensor "
+                               f"has dtype {self._a.dtype.name}; convert it with .to()")
+        self.grad_ = g
+
+    @grad.deleter
+    def grad(self):
+        self.grad_ = None
+
+    def retain_grad(self):
+        """Keep the gradient of this non-leaf in ``.grad`` after backward."""
+        if self.node is None:
+            if not self.leaf_grad:
+                raise RuntimeError("can't retain_grad on a tensor that does not require grad")
+            return
+        if not self.keep_grad:
+            self.keep_grad = True
+            retain_on(self.node, self)
+
+    @property
+    def retains_grad(self):
+        return self.keep_grad
+
+    @property
+    def _version(self):
+        return 0 if self.ver is None else self.ver.value
+
+    @property
+    def _base(self):
+        return self.base
+
+    # -- leaving the graph -----------------------------------------------------
+
+    def detach(self):
+        """A tensor with the same values (the same memory) outside the graph.
+        In-place changes to either are seen by both, and by backward's checks."""
+        cdef TensorBase t = wrap(self._a)
+        t.ver = version_of(self)
+        t.base = self if self.base is None else self.base
+        return t
+
+    def detach_(self):
+        """Detach this tensor from the graph in place; it becomes a leaf."""
+        if self.base is not None and needs_grad(self.base):
+            raise RuntimeError("can't detach_() a view of a tensor that requires grad; "
+                               "use detach(), which returns a new tensor")
+        self.node = None
+        self.nr = 0
+        self.leaf_grad = False
+        self.keep_grad = False
+        return self
+
+    @property
+    def data(self):
+        """The values as a tensor outside the graph, sharing memory (not the version
+        counter, as in PyTorch: prefer ``detach()``)."""
+        return wrap(self._a)
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate the gradient of this tensor into the leaves' ``.grad``.
+
+        ``gradient`` is required unless the tensor holds one element. The graph's
+        saved values are freed afterwards unless ``retain_graph`` (default:
+        ``create_graph``) is true.
+        """
+        if retain_graph is None:
+            retain_graph = create_graph
+        run_backward((self,), (gradient,), retain_graph, create_graph,
+                     None if inputs is None else _as_tuple(inputs), False, True)
+
+
+cdef tuple _as_tuple(x):
+    if isinstance(x, TensorBase):
+        return (x,)
+    return tuple(x)
+
+
+# ---------------------------------------------------------------------------
+
+class AccumulateGrad:
+    """What ``next_functions`` shows for a leaf: its gradient accumulator."""
+
+    __slots__ = ("variable",)
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    next_functions = ()
+
+    def name(self):
+        return "AccumulateGrad"
+
+    def __repr__(self):
+        return f"<AccumulateGrad object at {id(self):#x}>"
+
+
+cdef class Node:
+    """One recorded operation: a tensor's ``grad_fn``."""
+
+    def name(self):
+        return self.label
+
+    @property
+    def next_functions(self):
+        """((node, output index), ...) per input, as in PyTorch: a leaf appears as
+        its AccumulateGrad, an input that needs no gradient as (None, 0)."""
+        return tuple((AccumulateGrad(t), 0) if isinstance(t, TensorBase) else (t, nr)
+                     for t, nr in self.edges)
+
+    def __repr__(self):
+        return f"<{self.label} object at {id(self):#x}>"
+
+
+cdef Node new_node(str name, tuple inputs, object fn, tuple saved, tuple outputs):
+    """A node for an operation on ``inputs`` (tensors or constants) with outputs
+    ``outputs`` (tensors). ``saved`` holds input tensors, ``out(k)`` markers and
+    plain values; saved tensors get their versions recorded."""
+    cdef Node n = Node.__new__(Node)
+    cdef TensorBase t
+    cdef list edges = []
+    cdef list versions = None
+    cdef Py_ssize_t i
+    for x in inputs:
+        if needs_grad(x):
+            t = x
+            edges.append((t.node, t.nr) if t.node is not None else (t, 0))
+        else:
+            edges.append(NO_EDGE)
+    n.edges = tuple(edges)
+    n.label = name
+    n.fn = fn
+    if saved:
+        saved_list = list(saved)
+        versions = []
+        for i, s in enumerate(saved_list):
+            if isinstance(s, TensorBase):
+                t = s
+                versions.append((version_of(t), t.ver.value, i))
+            elif type(s) is SavedOut:
+                t = outputs[(<SavedOut>s).nr]
+                saved_list[i] = SavedOut(t._a, (<SavedOut>s).nr)
+                versions.append((version_of(t), t.ver.value, i))
+        n.saved = tuple(saved_list)
+        n.versions = tuple(versions)
+    else:
+        n.saved = ()
+    n.metas = tuple([((<TensorBase>t)._a.shape, (<TensorBase>t)._a.dtype) for t in outputs])
+    return n
+
+
+cdef tuple NO_EDGE = (None, 0)
+
+
+cdef TensorBase attach(TensorBase out, Node node, int nr):
+    out.node = node
+    out.nr = nr
+    return out
+
+
+cdef retain_on(Node node, TensorBase t):
+    if node.retained is None:
+        node.retained = [None] * len(node.metas)
+    node.retained[t.nr] = weakref.ref(t)
+
+
+def record(out, tuple inputs, str name, fn, tuple saved=(), bint tensor_args=False):
+    """Wrap an operation's output array (or tuple of arrays) in tensors and, if
+    grad is enabled and an input requires grad, record a node for them with the
+    backward rule ``fn(ns, grad, *saved)``. Used by the op library."""
+    cdef bint multi = type(out) is tuple
+    cdef tuple outs = tuple([wrap(o) for o in out]) if multi else (wrap(out),)
+    cdef Node node
+    cdef int k
+    if not dg_grad_off:
+        for x in inputs:
+            if needs_grad(x):
+                break
+        else:
+            return outs if multi else outs[0]
+        node = new_node(name, inputs, fn, saved, outs)
+        node.tensor_args = tensor_args
+        for k in range(len(outs)):
+            attach(outs[k], node, k)
+    return outs if multi else outs[0]
+
+
+def rebase(TensorBase t, TensorBase result):
+    """Make ``t`` (changed in place to ``result``'s values) take ``result``'s
+    place in the graph, as in-place operations do."""
+    if result.node is not None:
+        t.node = result.node
+        t.nr = result.nr
+        if t.keep_grad:
+            retain_on(t.node, t)
+
+
+def alias(TensorBase t):
+    """A second tensor object for ``t``'s values and place in the graph: the
+    operand of an in-place operation, before ``t`` takes the result's place."""
+    cdef TensorBase a = wrap(t._a)
+    a.node = t.node
+    a.nr = t.nr
+    a.leaf_grad = t.leaf_grad
+    return a
+
+
+def keep_values(TensorBase a):
+    """If an in-place operation saved its operand ``a`` for backward, give ``a``
+    its own copy of the values before they are overwritten."""
+    if a.ver is not None:
+        a._a = a._a.copy()
+
+
+def bump_version(TensorBase t):
+    cdef Version v = version_of(t)
+    v.value += 1
+
+
+def share_version(TensorBase view, TensorBase base):
+    """``view`` shares ``base``'s memory: one version counter for both."""
+    view.ver = version_of(base)
+    view.base = base if base.base is None else base.base
+
+
+def set_leaf_grad(TensorBase t, bint flag):
+    t.leaf_grad = flag
+
+
+# ---------------------------------------------------------------------------
+# The backward pass
+
+cdef tuple reduce_axes(tuple got, tuple shape, str who, Py_ssize_t index):
+    """The axes to sum a gradient of shape ``got`` over to get ``shape`` (the
+    axes broadcasting added); an error if ``got`` does not broadcast from it."""
+    cdef Py_ssize_t lead = len(got) - len(shape), i
+    if lead < 0:
+        bad_shape(got, shape, who, index)
+    axes = list(range(lead))
+    for i in range(len(shape)):
+        if shape[i] != got[lead + i]:
+            if shape[i] != 1:
+                bad_shape(got, shape, who, index)
+            axes.append(lead + i)
+    return tuple(axes)
+
+
+cdef bad_shape(got, shape, who, index):
+    raise RuntimeError(f"{who} returned an invalid gradient at index {index}: got shape "
+                       f"{tuple(got)}, but expected a shape compatible with {tuple(shape)}")
+
+
+cdef object conform(object g, tuple meta, bint create, str who, Py_ssize_t index):
+    """A gradient reduced to the shape and dtype of what it is the gradient of."""
+    shape, dtype = meta
+    if create:
+        if not isinstance(g, TensorBase):
+            g = wrap(np.asarray(g))
+        if (<TensorBase>g)._a.shape != shape:
+            g = TENSOR_NS.sum_axes(g, reduce_axes((<TensorBase>g)._a.shape, shape, who, index),
+                                   shape)
+        if (<TensorBase>g)._a.dtype != dtype:
+            g = TENSOR_NS.astype(g, dtype)
+        return g
+    if isinstance(g, TensorBase):
+        g = (<TensorBase>g)._a
+    elif not isinstance(g, (np.ndarray, np.generic)):
+        g = np.asarray(g, dtype=dtype)
+    if g.shape != shape:
+        g = np.sum(g, axis=reduce_axes(g.shape, shape, who, index)).reshape(shape)
+    if g.dtype != dtype:
+        g = g.astype(dtype)
+    return g
+
+
+cdef tuple leaf_meta(TensorBase t):
+    return (t._a.shape, t._a.dtype)
+
+
+cdef object add_grads(object a, object b):
+    return b if a is None else a + b
+
+
+cdef accumulate(TensorBase leaf, object g, bint create):
+    """Add ``g`` into ``leaf.grad``: in place without create_graph (the grad
+    tensor keeps its identity, as in PyTorch), recorded with it."""
+    cdef TensorBase old = leaf.grad_
+    if create:
+        leaf.grad_ = g if old is None else old + g
+    elif old is None:
+        # A copy: gradients flowing through the graph may alias each other or
+        # be read-only broadcasts.
+        leaf.grad_ = wrap(np.array(g, dtype=leaf._a.dtype, copy=True))
+    elif old.node is not None or not old._a.flags.writeable:
+        leaf.grad_ = wrap(old._a + g)
+    else:
+        np.add(old._a, g, out=old._a, casting="unsafe")
+        if old.ver is not None:
+            old.ver.value += 1
+
+
+cdef object root_grad(TensorBase t, object g, Py_ssize_t i, bint create):
+    cdef object a = t._a
+    if g is None:
+        if a.size != 1:
+            raise RuntimeError(
+                f"grad can be implicitly created only for scalar outputs; output {i} has "
+                f"shape {a.shape}. Pass the gradient of the output, e.g. "
+                f"y.backward(dualgrad.ones_like(y)), or reduce it first (y.sum().backward()).")
+        ga = np.ones(a.shape, dtype=a.dtype)
+    else:
+        ga = g._a if isinstance(g, TensorBase) else np.asarray(g)
+        if ga.shape != a.shape:
+            raise RuntimeError(f"Mismatch in shape: the gradient for output {i} has shape "
+                               f"{ga.shape}, but the output has shape {a.shape}; pass a "
+                               f"gradient of the output's shape")
+        if ga.dtype.kind not in "fc":
+            raise RuntimeError(f"the gradient for output {i} has dtype {ga.dtype.name}; it "
+                               f"must be floating point like the output ({a.dtype.name})")
+        if ga.dtype != a.dtype:
+            ga = ga.astype(a.dtype)
+        if create and isinstance(g, TensorBase) and ga is g._a:
+            return g
+    return wrap(ga) if create else ga
+
+
+cdef freed_error(Node n):
+    return RuntimeError(
+        f"Trying to backward through the graph a second time (or to read its saved "
+        f"values after they were freed): {n.label} no longer holds the values its rule "
+        f"needs. The graph's saved values are freed by backward() and autograd.grad(); "
+        f"pass retain_graph=True to the first call to keep them.")
+
+
+cdef check_versions(Node n):
+    for ver, value, i in n.versions:
+        if (<Version>ver).value != value:
+            raise RuntimeError(
+                f"one of the tensors needed for gradient computation has been modified by "
+                f"an in-place operation: saved value {i} of {n.label} is at version "
+                f"{(<Version>ver).value}, expected version {value}. Make that change out of "
+                f"place, or change a clone() of the tensor instead.")
+
+
+# The profiler (dualgrad.autograd.profiler) while one is active: a callback
+# profiler.record(name, phase, start_ns, end_ns). None costs one pointer test.
+cdef object PROFILER = None
+
+
+def set_profiler(profiler):
+    """Install (or, with None, remove) the profiler's callback; returns the old one."""
+    global PROFILER
+    old = PROFILER
+    PROFILER = profiler
+    return old
+
+
+cdef tuple call_rule(Node n, object gs, bint create):
+    if PROFILER is None:
+        return run_rule(n, gs, create)
+    t0 = perf_counter_ns()
+    try:
+        return run_rule(n, gs, create)
+    finally:
+        PROFILER(n.label, "backward", t0, perf_counter_ns())
+
+
+cdef tuple run_rule(Node n, object gs, bint create):
+    """Run n's backward rule on the gradients of its outputs."""
+    cdef bint tensors = create or n.tensor_args
+    if tensors and not create:
+        gs = [wrap(g) for g in gs] if type(gs) is list else wrap(gs)
+    cdef list args = [TENSOR_NS if tensors else NUMPY_NS, gs]
+    cdef SavedOut so
+    if n.freed:
+        raise freed_error(n)
+    if n.versions:
+        check_versions(n)
+    for s in n.saved:
+        if isinstance(s, TensorBase):
+            args.append(s if tensors else (<TensorBase>s)._a)
+        elif type(s) is SavedOut:
+            so = s
+            if not tensors:
+                args.append(so.array)
+            else:
+                args.append(attach(wrap(so.array), n, so.nr) if create else wrap(so.array))
+        else:
+            args.append(s)
+    global dg_grad_off
+    cdef int prev = dg_grad_off
+    dg_grad_off = not create
+    try:
+        res = n.fn(*args)
+    finally:
+        dg_grad_off = prev
+    if type(res) is not tuple:
+        res = (res,)
+    if len(res) != len(n.edges):
+        raise RuntimeError(f"{n.label} returned {len(res)} gradients, but its operation "
+                           f"had {len(n.edges)} inputs")
+    return res
+
+
+def run_backward(tuple outputs, tuple grads, bint keep_graph, bint create_graph,
+                 tuple inputs=None, bint allow_unused=False, bint accumulate_grads=True):
+    """The backward pass from ``outputs`` with output gradients ``grads``.
+
+    With ``accumulate_grads``, gradients are added into the ``.grad`` of the
+    leaves (all of them, or only ``inputs``); without it (``autograd.grad``)
+    the gradients of ``inputs`` are returned and no ``.grad`` changes.
+    """
+    cdef Py_ssize_t i
+    cdef TensorBase t
+    cdef Node n
+    cdef dict deps = {}          # target -> consumers not yet run
+    cdef dict buffers = {}       # target -> gradient (Node with several outputs: a list)
+    cdef list stack = [], ready = []
+    cdef dict captured = None    # autograd.grad: key -> gradient
+    cdef dict capture_keys = None
+    cdef dict needed = None
+
+    if len(grads) != len(outputs):
+        raise RuntimeError(f"got {len(grads)} gradients for {len(outputs)} outputs")
+    roots = []
+    for i in range(len(outputs)):
+        if not isinstance(outputs[i], TensorBase):
+            raise TypeError(f"outputs must be tensors, not {type(outputs[i]).__name__}")
+        t = outputs[i]
+        if t.node is None and not t.leaf_grad:
+            raise RuntimeError(
+                f"element {i} of tensors does not require grad and does not have a grad_fn: "
+                f"nothing it depends on requires grad. Create the inputs with "
+                f"requires_grad=True, and compute outside no_grad().")
+        roots.append(((t.node, t.nr) if t.node is not None else (t, 0),
+                      root_grad(t, grads[i], i, create_graph)))
+
+    if inputs is not None:
+        capture_keys = {}
+        for i in range(len(inputs)):
+            if not isinstance(inputs[i], TensorBase):
+                raise TypeError(f"inputs must be tensors, not {type(inputs[i]).__name__}")
+            t = inputs[i]
+            if t.node is None and not t.leaf_grad:
+                raise RuntimeError(f"input {i} does not require grad: create it with "
+                                   f"requires_grad=True to differentiate with respect to it")
+            capture_keys.setdefault(t if t.node is None else (t.node, t.nr), []).append(i)
+        captured = {}
+
+    # Count each target's consumers (edges from nodes of the graph).
+    for (target, nr), g in roots:
+        if target not in deps:
+            deps[target] = 0
+            stack.append(target)
+    while stack:
+        x = stack.pop()
+        if type(x) is Node:
+            for c, _ in (<Node>x).edges:
+                if c is None:
+                    continue
+                if c in deps:
+                    deps[c] += 1
+                else:
+                    deps[c] = 1
+                    stack.append(c)
+
+    if capture_keys is not None:
+        needed = find_needed(deps, capture_keys)
+
+    for (target, nr), g in roots:
+        deposit(buffers, target, nr, g, create_graph)
+    for target in deps:
+        if deps[target] == 0:
+            ready.append(target)
+
+    while ready:
+        x = ready.pop()
+        gs = buffers.pop(x, None)
+        if type(x) is not Node:
+            t = x
+            if gs is None:
+                continue
+            if capture_keys is not None:
+                if t in capture_keys:
+                    captured[t] = gs
+            elif accumulate_grads and t.leaf_grad:
+                accumulate(t, gs, create_graph)
+            continue
+        n = x
+        if gs is not None and type(gs) is list:
+            gs = materialize(n, gs, create_graph)
+        if gs is not None:
+            if capture_keys is not None:
+                for nr in range(len(n.metas)):
+                    if (n, nr) in capture_keys:
+                        captured[(n, nr)] = gs[nr] if type(gs) is list else gs
+            elif n.retained is not None and accumulate_grads:
+                keep_retained(n, gs, create_graph)
+        run = gs is not None and (needed is None or needed[n])
+        if run:
+            res = call_rule(n, gs, create_graph)
+            if not keep_graph and n.saved:
+                n.saved = ()
+                n.freed = True
+        for i in range(len(n.edges)):
+            c, nr = n.edges[i]
+            if c is None:
+                continue
+            if run and res[i] is not None:
+                g = conform(res[i], (<Node>c).metas[nr] if type(c) is Node else leaf_meta(c),
+                            create_graph, n.label, i)
+                deposit(buffers, c, nr, g, create_graph)
+            deps[c] -= 1
+            if deps[c] == 0 and (needed is None or needed[c]):
+                ready.append(c)
+
+    if inputs is None:
+        return None
+    result = []
+    for i in range(len(inputs)):
+        t = inputs[i]
+        key = t if t.node is None else (t.node, t.nr)
+        g = captured.get(key)
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(
+                    f"One of the differentiated tensors (input {i}) appears to not have been "
+                    f"used in the graph. Set allow_unused=True if this is the desired "
+                    f"behavior.")
+            result.append(None)
+        elif create_graph:
+            result.append(g)
+        else:
+            result.append(wrap(g if type(g) is np.ndarray else np.asarray(g)))
+    return tuple(result)
+
+
+cdef deposit(dict buffers, object target, int nr, object g, bint create):
+    """Add gradient ``g`` for output ``nr`` of ``target`` to what has arrived."""
+    cdef list slots
+    if type(target) is Node and len((<Node>target).metas) > 1:
+        slots = buffers.get(target)
+        if slots is None:
+            slots = buffers[target] = [None] * len((<Node>target).metas)
+        slots[nr] = add_grads(slots[nr], g)
+    else:
+        buffers[target] = add_grads(buffers.get(target), g)
+
+
+cdef list materialize(Node n, list gs, bint create):
+    """Zeros for the outputs of a multi-output node that received no gradient."""
+    for k in range(len(gs)):
+        if gs[k] is None:
+            shape, dtype = n.metas[k]
+            z = np.zeros(shape, dtype=dtype)
+            gs[k] = wrap(z) if create else z
+    return gs
+
+
+cdef keep_retained(Node n, object gs, bint create):
+    for k in range(len(n.retained)):
+        ref = n.retained[k]
+        if ref is None:
+            continue
+        t = ref()
+        if t is not None:
+            accumulate(t, gs[k] if type(gs) is list else gs, create)
+
+
+cdef dict find_needed(dict deps, dict capture_keys):
+    """For autograd.grad: which targets lie on a path to a requested input, found
+    by an iterative post-order walk (no recursion)."""
+    cdef dict needed = {}
+    cdef list stack
+    cdef Node n
+    cdef Py_ssize_t i
+    for root in deps:
+        if root in needed:
+            continue
+        stack = [[root, 0]]
+        while stack:
+            top = stack[len(stack) - 1]  # (wraparound is off: no negative indices)
+            x = top[0]
+            if type(x) is not Node:
+                needed[x] = x in capture_keys
+                stack.pop()
+                continue
+            n = x
+            i = top[1]
+            if i < len(n.edges):
+                top[1] = i + 1
+                c = n.edges[i][0]
+                if c is not None and c not in needed:
+                    stack.append([c, 0])
+                continue
+            stack.pop()
+            hit = False
+            for c, _ in n.edges:
+                if c is not None and needed[c]:
+                    hit = True
+                    break
+            if not hit:
+                for nr in range(len(n.metas)):
+                    if (n, nr) in capture_keys:
+                        hit = True
+                        break
+            needed[n] = hit
+    return needed

@@ -1,0 +1,1815 @@
+"""The array tier's operations beyond the table's elementwise rows.
+
+Each operation computes its value with NumPy and records, beside it, its
+backward rule ``fn(ns, g, *saved)``. Rules are written against the namespace
+``ns`` (below: :class:`NumpyNS` over ndarrays, :class:`TensorNS` over Tensors),
+never against NumPy directly, so that the same rule runs fast on arrays and,
+under ``create_graph=True``, records itself for higher derivatives. Operations
+that are compositions of others (mean, var, log_softmax, ...) need no rule.
+
+Internal functions use NumPy's conventions (``axis``, ``keepdims``); the public
+functions take PyTorch's (``dim``, ``keepdim``) and convert.
+"""
+
+import builtins
+import copy as _copy
+import functools
+import math
+import threading
+
+import numpy as np
+
+from dualgrad._array import engine
+from dualgrad._array import tensor as _tensor
+from dualgrad._array.engine import (TensorBase, alias, bump_version, is_grad_enabled,
+                                    keep_values, out as OUT, rebase, record, share_version)
+from dualgrad._array.tensor import ROW_FUNCTIONS, Tensor, apply_row
+from dualgrad._rules.table import BY_NAME, RULES
+from dualgrad._scalar.ufuncs import UFUNC_OPS, VALUE_UFUNCS
+
+# ---------------------------------------------------------------------------
+# dtypes
+
+float16 = half = np.dtype(np.float16)
+float32 = np.dtype(np.float32)
+float64 = double = np.dtype(np.float64)
+int64 = long = np.dtype(np.int64)
+int32 = np.dtype(np.int32)
+bool = np.dtype(np.bool_)  # noqa: A001  (torch.bool)
+
+_default_dtype = [float64]
+
+
+def set_default_dtype(d):
+    """The dtype of tensors made from Python floats (float64 unless changed)."""
+    d = np.dtype(d)
+    if d.kind != "f":
+        raise TypeError(f"the default dtype must be floating point, not {d.name}")
+    _default_dtype[0] = d
+
+
+def get_default_dtype():
+    return _default_dtype[0]
+
+
+def _dtype(d):
+    if d is None:
+        return None
+    if isinstance(d, str) and d.startswith("dualgrad."):
+        d = d[len("dualgrad."):]
+    try:
+        return np.dtype(d)
+    except TypeError:
+        raise TypeError(f"not a dtype: {d!r}; use dualgrad.float64, float32, float16, "
+                        f"int64 or bool") from None
+
+
+# ---------------------------------------------------------------------------
+# Making tensors
+
+def _values(data, dtype):
+    """An ndarray of ``data`` with PyTorch's dtype inference (Python floats take
+    the default dtype)."""
+    if isinstance(data, TensorBase):
+        a = data._a
+    else:
+        a = np.asarray(data)
+        if a.dtype == object:
+            raise TypeError("can't make a tensor from these values: they are not all numbers "
+                            "(Tensors of several elements inside a list? use dualgrad.stack)")
+        if a.dtype.kind == "f" and not isinstance(data, np.ndarray) and not isinstance(
+                data, np.generic):
+            a = a.astype(_default_dtype[0])
+        elif a.dtype.kind in "iu" and a.dtype != np.uint8:
+            a = a.astype(np.int64)
+    if dtype is not None:
+        a = a.astype(_dtype(dtype))
+    return a
+
+
+def _leaf(a, requires_grad):
+    t = engine_wrap(a)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+engine_wrap = engine.tensor_of
+
+
+def tensor(data, dtype=None, requires_grad=False, device=None):
+    """A new leaf tensor holding a copy of ``data`` (a number, nested sequences or
+    an array). Python floats become the default dtype (float64), ints int64.
+    """
+    _check_device(device)
+    return _leaf(np.array(_values(data, dtype), copy=True), requires_grad)
+
+
+def as_tensor(data, dtype=None, device=None):
+    """``data`` as a tensor, sharing memory where possible."""
+    _check_device(device)
+    if isinstance(data, TensorBase) and (dtype is None or data._a.dtype == _dtype(dtype)):
+        return data
+    return engine_wrap(_values(data, dtype))
+
+
+def from_numpy(array):
+    """A tensor sharing ``array``'s memory (and dtype)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy expects an ndarray, not {type(array).__name__}")
+    return engine_wrap(array)
+
+
+def _check_device(device):
+    if device is not None and str(device) != "cpu":
+        raise RuntimeError(f"device {device!r} is not available: this build of dualgrad runs "
+                           f"on the CPU")
+
+
+def _shape(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = size[0]
+    if len(size) == 1 and isinstance(size[0], TensorBase):
+        size = tuple(size[0].tolist())
+    return tuple(int(s) for s in size)
+
+
+def _factory(fill):
+    def make(*size, dtype=None, requires_grad=False, device=None):
+        _check_device(device)
+        return _leaf(fill(_shape(size), _dtype(dtype) or _default_dtype[0]), requires_grad)
+    return make
+
+
+zeros = _factory(np.zeros)
+ones = _factory(np.ones)
+empty = _factory(np.empty)
+zeros.__name__, ones.__name__, empty.__name__ = "zeros", "ones", "empty"
+zeros.__doc__ = "A tensor of zeros of the given size (default dtype unless ``dtype``)."
+ones.__doc__ = "A tensor of ones of the given size (default dtype unless ``dtype``)."
+empty.__doc__ = "An uninitialised tensor of the given size."
+
+
+def full(size, fill_value, dtype=None, requires_grad=False, device=None):
+    """A tensor of the given size filled with ``fill_value``."""
+    _check_device(device)
+    if dtype is None:
+        dtype = _values(fill_value, None).dtype
+    return _leaf(np.full(_shape((size,)), fill_value, dtype=_dtype(dtype)), requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, requires_grad=False, device=None):
+    """Values from ``start`` to ``end`` (exclusive) by ``step``; int64 for integer
+    arguments, else the default dtype."""
+    _check_device(device)
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        ints = builtins.all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+        dtype = int64 if ints else _default_dtype[0]
+    return _leaf(np.arange(start, end, step, dtype=_dtype(dtype)), requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, requires_grad=False, device=None):
+    """``steps`` values evenly spaced from ``start`` to ``end`` inclusive."""
+    _check_device(device)
+    return _leaf(np.linspace(start, end, steps, dtype=_dtype(dtype) or _default_dtype[0]),
+                 requires_grad)
+
+
+def eye(n, m=None, dtype=None, requires_grad=False, device=None):
+    """The identity matrix (n x m)."""
+    _check_device(device)
+    return _leaf(np.eye(n, m, dtype=_dtype(dtype) or _default_dtype[0]), requires_grad)
+
+
+_rng = threading.local()
+
+
+def _generator():
+    g = getattr(_rng, "g", None)
+    if g is None:
+        g = _rng.g = np.random.default_rng()
+    return g
+
+
+def manual_seed(seed):
+    """Seed the generator of ``rand``, ``randn`` and their ``_like`` forms (per thread)."""
+    _rng.g = np.random.default_rng(seed)
+
+
+def rand(*size, dtype=None, requires_grad=False, device=None):
+    """Uniform samples on [0, 1)."""
+    _check_device(device)
+    dt = _dtype(dtype) or _default_dtype[0]
+    return _leaf(_generator().random(_shape(size)).astype(dt), requires_grad)
+
+
+def randn(*size, dtype=None, requires_grad=False, device=None):
+    """Standard normal samples."""
+    _check_device(device)
+    dt = _dtype(dtype) or _default_dtype[0]
+    return _leaf(_generator().standard_normal(_shape(size)).astype(dt), requires_grad)
+
+
+def _like(make):
+    def make_like(input, dtype=None, requires_grad=False, device=None):
+        a = _arr(input)
+        return make(*a.shape, dtype=dtype or a.dtype, requires_grad=requires_grad, device=device)
+    make_like.__name__ = make.__name__ + "_like"
+    make_like.__doc__ = f"``{make.__name__}`` with the shape and dtype of ``input``."
+    return make_like
+
+
+zeros_like, ones_like, empty_like = _like(zeros), _like(ones), _like(empty)
+rand_like, randn_like = _like(rand), _like(randn)
+
+
+def full_like(input, fill_value, dtype=None, requires_grad=False, device=None):
+    """``full`` with the shape (and dtype) of ``input``."""
+    a = _arr(input)
+    return full(a.shape, fill_value, dtype=dtype or a.dtype, requires_grad=requires_grad,
+                device=device)
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+
+def _arr(x):
+    return x._a if isinstance(x, TensorBase) else np.asarray(x)
+
+
+def _ten(x):
+    return x if isinstance(x, TensorBase) else engine_wrap(np.asarray(x))
+
+
+def _axis(axis, ndim):
+    """A normalized axis argument: None, or a tuple of non-negative ints."""
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        a = int(a)
+        if not -builtins.max(ndim, 1) <= a < builtins.max(ndim, 1):
+            raise IndexError(f"dimension out of range: got {a} for a tensor of {ndim} "
+                             f"dimensions")
+        out.append(a % builtins.max(ndim, 1))
+    return tuple(out)
+
+
+def _view(out, x):
+    """``out`` views ``x``'s memory: they share one version counter."""
+    if np.shares_memory(out._a, x._a):
+        share_version(out, x)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# The namespaces backward rules run against. Both provide the table's rows by
+# name, ``where``, and the functions below with NumPy's signatures.
+
+class NumpyNS:
+    """Backward rules over ndarrays (an ordinary backward pass)."""
+
+    where = staticmethod(np.where)
+    sum = staticmethod(lambda x, axis=None, keepdims=False: np.sum(x, axis=axis,
+                                                                   keepdims=keepdims))
+    broadcast_to = staticmethod(np.broadcast_to)
+    reshape = staticmethod(np.reshape)
+    transpose = staticmethod(np.transpose)
+    swapaxes = staticmethod(np.swapaxes)
+    expand_dims = staticmethod(np.expand_dims)
+    squeeze = staticmethod(np.squeeze)
+    matmul = staticmethod(np.matmul)
+    einsum = staticmethod(lambda subscripts, *ops: np.einsum(subscripts, *ops, optimize=True))
+    concatenate = staticmethod(lambda xs, axis: np.concatenate(xs, axis=axis))
+    cumsum = staticmethod(lambda x, axis: np.cumsum(x, axis=axis))
+    flip = staticmethod(np.flip)
+    tril = staticmethod(lambda x, k: np.tril(x, k))
+    triu = staticmethod(lambda x, k: np.triu(x, k))
+    diagonal = staticmethod(lambda x, offset, a1, a2: np.diagonal(x, offset, a1, a2))
+    solve = staticmethod(np.linalg.solve)
+    inv = staticmethod(np.linalg.inv)
+    astype = staticmethod(lambda x, dtype: np.asarray(x).astype(dtype))
+    getitem = staticmethod(lambda x, index: x[index])
+
+    @staticmethod
+    def sum_axes(g, axes, shape):
+        return np.sum(g, axis=axes).reshape(shape)
+
+    @staticmethod
+    def index_add(shape, dtype, index, g):
+        z = np.zeros(shape, dtype=dtype)
+        if _basic(index):
+            z[index] = g
+        else:
+            np.add.at(z, index, g)
+        return z
+
+    @staticmethod
+    def put_diagonal(g, shape, offset, a1, a2):
+        z = np.zeros(shape, dtype=g.dtype)
+        np.einsum(_diag_subscripts(len(shape), a1, a2), _offset_view(z, offset, a1, a2))[...] = g
+        return z
+
+
+class TensorNS:
+    """Backward rules over Tensors: what they do is recorded (create_graph)."""
+
+    where = staticmethod(lambda c, a, b: _where(c, a, b))
+    sum = staticmethod(lambda x, axis=None, keepdims=False: _sum(_ten(x), axis, keepdims))
+    broadcast_to = staticmethod(lambda x, shape: _broadcast_to(_ten(x), shape))
+    reshape = staticmethod(lambda x, shape: _reshape(_ten(x), shape))
+    transpose = staticmethod(lambda x, axes=None: _transpose(_ten(x), axes))
+    swapaxes = staticmethod(lambda x, a, b: _swapaxes(_ten(x), a, b))
+    expand_dims = staticmethod(lambda x, axis: _expand_dims(_ten(x), axis))
+    squeeze = staticmethod(lambda x, axis=None: _squeeze(_ten(x), axis))
+    matmul = staticmethod(lambda a, b: matmul(a, b))
+    einsum = staticmethod(lambda subscripts, *ops: einsum(subscripts, *ops))
+    concatenate = staticmethod(lambda xs, axis: _concatenate(xs, axis))
+    cumsum = staticmethod(lambda x, axis: _cumsum(_ten(x), axis))
+    flip = staticmethod(lambda x, axis: _flip(_ten(x), axis))
+    tril = staticmethod(lambda x, k: _tri(_ten(x), k, np.tril))
+    triu = staticmethod(lambda x, k: _tri(_ten(x), k, np.triu))
+    diagonal = staticmethod(lambda x, offset, a1, a2: _diagonal(_ten(x), offset, a1, a2))
+    solve = staticmethod(lambda a, b: _solve(_ten(a), _ten(b)))
+    inv = staticmethod(lambda a: _inv(_ten(a)))
+    astype = staticmethod(lambda x, dtype: _astype(_ten(x), dtype))
+    getitem = staticmethod(lambda x, index: getitem(_ten(x), index))
+    sum_axes = staticmethod(lambda g, axes, shape: _reshape(_sum(g, axes, False), shape))
+    index_add = staticmethod(lambda shape, dtype, index, g: _index_add(shape, dtype, index,
+                                                                       _ten(g)))
+    put_diagonal = staticmethod(lambda g, shape, offset, a1, a2: _put_diagonal(
+        _ten(g), shape, offset, a1, a2))
+
+
+for _r in RULES:
+    setattr(NumpyNS, _r.name, staticmethod(
+        getattr(np, _r.ufuncs[0]) if _r.ufuncs
+        else functools.partial(_tensor.array_function, _r.opcode)))
+    setattr(TensorNS, _r.name, staticmethod(ROW_FUNCTIONS[_r.name]))
+
+N, T = NumpyNS(), TensorNS()
+
+
+# ---------------------------------------------------------------------------
+# Reductions
+
+def _sum(x, axis=None, keepdims=False):
+    a = x._a
+    axis = _axis(axis, a.ndim)
+    return record(np.sum(a, axis=axis, keepdims=keepdims), (x,), "SumBackward", _sum_bwd,
+                  (a.shape, axis, keepdims))
+
+
+def _sum_bwd(ns, g, shape, axis, keepdims):
+    if axis is not None and not keepdims and len(shape):
+        g = ns.expand_dims(g, axis)
+    return ns.broadcast_to(g, shape)
+
+
+def _count(a, axis):
+    if axis is None:
+        return a.size
+    return int(np.prod([a.shape[i] for i in axis]))
+
+
+def _prod(x, axis=None, keepdims=False):
+    a = x._a
+    axis = _axis(axis, a.ndim)
+    return record(np.prod(a, axis=axis, keepdims=keepdims), (x,), "ProdBackward", _prod_bwd,
+                  (x, OUT, axis, keepdims))
+
+
+def _prod_bwd(ns, g, x, ans, axis, keepdims):
+    if axis is not None and not keepdims and np.ndim(x):
+        g, ans = ns.expand_dims(g, axis), ns.expand_dims(ans, axis)
+    if ns is N and not np.all(x != 0):
+        # Zeros: the product of the other elements, by exclusive products.
+        return g * _prod_others(x, axis)
+    return g * ans / x
+
+
+def _prod_others(x, axis):
+    axes = range(x.ndim) if axis is None else axis
+    moved = np.moveaxis(x, list(axes), list(range(-len(axes), 0)))
+    flat = moved.reshape(moved.shape[:moved.ndim - len(axes)] + (-1,))
+    left = np.cumprod(np.concatenate([np.ones_like(flat[..., :1]), flat[..., :-1]], -1), -1)
+    right = np.flip(np.cumprod(np.flip(np.concatenate(
+        [flat[..., 1:], np.ones_like(flat[..., :1])], -1), -1), -1), -1)
+    return np.moveaxis((left * right).reshape(moved.shape), list(range(-len(axes), 0)),
+                       list(axes))
+
+
+def _extreme(x, axis, keepdims, fn, name):
+    """amax / amin: the gradient is shared equally by ties, as in PyTorch."""
+    a = x._a
+    axis = _axis(axis, a.ndim)
+    if a.size == 0:
+        raise RuntimeError(f"{name}(): expected a non-empty tensor")
+    return record(fn(a, axis=axis, keepdims=keepdims), (x,), name.title() + "Backward",
+                  _extreme_bwd, (x, OUT, axis, keepdims))
+
+
+def _extreme_bwd(ns, g, x, ans, axis, keepdims):
+    if axis is not None and not keepdims and np.ndim(x):
+        g, ans = ns.expand_dims(g, axis), ns.expand_dims(ans, axis)
+    hit = _arr(x) == _arr(ans)
+    share = hit / np.sum(hit, axis=axis, keepdims=True)
+    return g * share
+
+
+def _norm2(x, axis=None, keepdims=False):
+    a = x._a
+    axis = _axis(axis, a.ndim)
+    return record(np.sqrt(np.sum(a * a, axis=axis, keepdims=keepdims)), (x,), "NormBackward",
+                  _norm2_bwd, (x, OUT, axis, keepdims))
+
+
+def _norm2_bwd(ns, g, x, ans, axis, keepdims):
+    if axis is not None and not keepdims and np.ndim(x):
+        g, ans = ns.expand_dims(g, axis), ns.expand_dims(ans, axis)
+    # The subgradient 0 at x = 0, as PyTorch, rather than 0/0.
+    safe = ns.where(_arr(ans) == 0, 1.0, ans)
+    return ns.where(_arr(ans) == 0, 0.0, g * x / safe)
+
+
+def _logsumexp(x, axis=None, keepdims=False):
+    a = x._a
+    axis = _axis(axis, a.ndim)
+    m = np.max(a, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)  # all -inf rows give -inf, not nan
+    out = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
+    if not keepdims:
+        out = np.squeeze(out, axis=axis) if axis is not None else out.reshape(())
+    return record(out, (x,), "LogsumexpBackward", _logsumexp_bwd, (x, OUT, axis, keepdims))
+
+
+def _logsumexp_bwd(ns, g, x, ans, axis, keepdims):
+    if not keepdims and np.ndim(x):
+        ax = axis if axis is not None else tuple(range(np.ndim(x)))
+        g, ans = ns.expand_dims(g, ax), ns.expand_dims(ans, ax)
+    return g * ns.exp(x - ans)
+
+
+def _softmax(x, axis):
+    a = x._a
+    e = np.exp(a - np.max(a, axis=axis, keepdims=True))
+    return record(e / np.sum(e, axis=axis, keepdims=True), (x,), "SoftmaxBackward",
+                  _softmax_bwd, (OUT, axis))
+
+
+def _softmax_bwd(ns, g, y, axis):
+    return y * (g - ns.sum(g * y, axis, True))
+
+
+# ---------------------------------------------------------------------------
+# Shapes and views
+
+def _reshape(x, shape):
+    a = x._a
+    out = record(np.reshape(a, shape), (x,), "ReshapeBackward", _reshape_bwd, (a.shape,))
+    return _view(out, x)
+
+
+def _reshape_bwd(ns, g, shape):
+    return ns.reshape(g, shape)
+
+
+def _transpose(x, axes=None):
+    a = x._a
+    axes = tuple(range(a.ndim))[::-1] if axes is None else tuple(int(i) % builtins.max(
+        a.ndim, 1) for i in axes)
+    if sorted(axes) != list(range(a.ndim)):
+        raise RuntimeError(f"permute: {axes} is not a permutation of the {a.ndim} dimensions")
+    out = record(np.transpose(a, axes), (x,), "PermuteBackward", _transpose_bwd,
+                 (tuple(np.argsort(axes)),))
+    return _view(out, x)
+
+
+def _transpose_bwd(ns, g, inverse):
+    return ns.transpose(g, inverse)
+
+
+def _swapaxes(x, a1, a2):
+    axes = list(range(x._a.ndim))
+    if axes:
+        axes[a1], axes[a2] = axes[a2], axes[a1]
+    return _transpose(x, axes)
+
+
+def _expand_dims(x, axis):
+    a = x._a
+    out = record(np.expand_dims(a, axis), (x,), "UnsqueezeBackward", _reshape_bwd, (a.shape,))
+    return _view(out, x)
+
+
+def _squeeze(x, axis=None):
+    a = x._a
+    if axis is not None:
+        axis = tuple(i for i in _axis(axis, a.ndim) if a.ndim and a.shape[i] == 1)
+    out = record(np.squeeze(a, axis) if a.ndim else a, (x,), "SqueezeBackward", _reshape_bwd,
+                 (a.shape,))
+    return _view(out, x)
+
+
+def _broadcast_to(x, shape):
+    a = x._a
+    out = record(np.broadcast_to(a, shape), (x,), "ExpandBackward", _expand_bwd, (a.shape,))
+    return _view(out, x)
+
+
+def _expand_bwd(ns, g, shape):
+    return g  # the engine sums it over the broadcast axes, down to the input's shape
+
+
+def _flip(x, axis):
+    a = x._a
+    axis = _axis(axis, a.ndim)
+    return record(np.flip(a, axis).copy(), (x,), "FlipBackward", _flip_bwd, (axis,))
+
+
+def _flip_bwd(ns, g, axis):
+    return ns.flip(g, axis)
+
+
+def _astype(x, dtype):
+    a = x._a
+    dtype = _dtype(dtype)
+    if a.dtype == dtype:
+        return x
+    if x.requires_grad and dtype.kind != "f":
+        return engine_wrap(a.astype(dtype))  # an integer copy carries no gradient
+    return record(a.astype(dtype), (x,), "ToCopyBackward", _astype_bwd, (a.dtype,))
+
+
+def _astype_bwd(ns, g, dtype):
+    return ns.astype(g, dtype)
+
+
+def _clone(x):
+    return record(np.array(x._a, copy=True), (x,), "CloneBackward", _identity_bwd)
+
+
+def _identity_bwd(ns, g):
+    return g
+
+
+def _cumsum(x, axis):
+    a = x._a
+    axis = _axis(axis, a.ndim)[0] if a.ndim else None
+    out = np.cumsum(a, axis=axis) if a.ndim else a.copy()
+    return record(out, (x,), "CumsumBackward", _cumsum_bwd, (axis,))
+
+
+def _cumsum_bwd(ns, g, axis):
+    if axis is None:
+        return g
+    return ns.flip(ns.cumsum(ns.flip(g, axis), axis), axis)
+
+
+def _tri(x, k, fn):
+    name = "TrilBackward" if fn is np.tril else "TriuBackward"
+    return record(fn(x._a, k), (x,), name, _tri_bwd, (k, fn is np.tril))
+
+
+def _tri_bwd(ns, g, k, lower):
+    return ns.tril(g, k) if lower else ns.triu(g, k)
+
+
+def _diag_subscripts(ndim, a1, a2):
+    letters = "abcdefghijklmnopqrstuvwxyz"[:ndim]
+    rest = "".join(c for i, c in enumerate(letters) if i not in (a1, a2))
+    s = list(letters)
+    s[a2] = s[a1]
+    return "".join(s) + "->" + rest + letters[a1]
+
+
+def _offset_view(z, offset, a1, a2):
+    """The part of ``z`` whose main diagonal (a1, a2) is z's diagonal ``offset``."""
+    index = [slice(None)] * z.ndim
+    if offset >= 0:
+        index[a2] = slice(offset, None)
+    else:
+        index[a1] = slice(-offset, None)
+    return z[tuple(index)]
+
+
+def _diagonal(x, offset=0, a1=0, a2=1):
+    a = x._a
+    a1, a2 = _axis((a1, a2), a.ndim)
+    out = np.diagonal(a, offset, a1, a2).copy()
+    return record(out, (x,), "DiagonalBackward", _diagonal_bwd, (a.shape, offset, a1, a2))
+
+
+def _diagonal_bwd(ns, g, shape, offset, a1, a2):
+    return ns.put_diagonal(g, shape, offset, a1, a2)
+
+
+def _put_diagonal(g, shape, offset, a1, a2):
+    return record(N.put_diagonal(g._a, shape, offset, a1, a2), (g,), "DiagonalBackwardBackward",
+                  _put_diagonal_bwd, (offset, a1, a2))
+
+
+def _put_diagonal_bwd(ns, g, offset, a1, a2):
+    return ns.diagonal(g, offset, a1, a2)
+
+
+# ---------------------------------------------------------------------------
+# Indexing
+
+def _basic(index):
+    """True for an index of ints, slices, None and Ellipsis only (a view)."""
+    items = index if isinstance(index, tuple) else (index,)
+    return builtins.all(isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis
+               for i in items) and not builtins.any(isinstance(i, builtins.bool) for i in items)
+
+
+def _index(index):
+    """Tensors inside an index become their arrays."""
+    if isinstance(index, tuple):
+        return tuple(_index(i) for i in index)
+    if isinstance(index, TensorBase):
+        return index._a
+    if isinstance(index, list):
+        return np.asarray([i._a if isinstance(i, TensorBase) else i for i in index])
+    return index
+
+
+def getitem(x, index):
+    a = x._a
+    index = _index(index)
+    out = record(a[index], (x,), "IndexBackward", _getitem_bwd, (a.shape, a.dtype, index))
+    return _view(out, x) if _basic(index) else out
+
+
+def _getitem_bwd(ns, g, shape, dtype, index):
+    return ns.index_add(shape, dtype, index, g)
+
+
+def _index_add(shape, dtype, index, g):
+    return record(N.index_add(shape, dtype, index, g._a), (g,), "IndexAddBackward",
+                  _index_add_bwd, (index,))
+
+
+def _index_add_bwd(ns, g, index):
+    return ns.getitem(g, index)
+
+
+def _index_put(old, index, value):
+    """``old`` with ``value`` written at ``index``, out of place."""
+    a = old._a
+    out = np.array(a, copy=True)
+    out[index] = _arr(value)
+    written = np.zeros(a.shape, dtype=np.bool_)
+    written[index] = True
+    return record(out, (old, value), "IndexPutBackward", _index_put_bwd,
+                  (~written, index, np.shape(_arr(value))))
+
+
+def _index_put_bwd(ns, g, kept, index, vshape):
+    gv = ns.getitem(g, index)
+    return g * kept, gv
+
+
+def setitem(t, index, value):
+    index = _index(index)
+    if isinstance(value, TensorBase) or is_grad_enabled() and t.requires_grad:
+        inplace(t, _index_put, index, value, name="index assignment")
+    else:
+        _write(t, lambda a: a.__setitem__(index, _arr(value)), "index assignment")
+
+
+def _write(t, change, name):
+    """Change ``t``'s memory with no graph involved (nothing requires grad)."""
+    _check_inplace(t, name)
+    try:
+        change(t._a)
+    except ValueError as e:
+        if "read-only" in str(e):
+            raise RuntimeError(f"{name}: this tensor's memory is read-only (an expand()ed or "
+                               f"broadcast view); clone() it first") from None
+        raise
+    bump_version(t)
+
+
+# ---------------------------------------------------------------------------
+# In place
+
+def _check_inplace(t, name):
+    if not is_grad_enabled():
+        return
+    if t.is_leaf and t.requires_grad:
+        raise RuntimeError(
+            f"a leaf Variable that requires grad is being used in an in-place operation "
+            f"({name}). Changing it would lose the values the gradient is taken at: compute "
+            f"out of place (y = x * 2), or change the leaf under `with dualgrad.no_grad():`.")
+    base = t._base
+    if base is not None and base.requires_grad:
+        if base.is_leaf:
+            raise RuntimeError(
+                f"a view of a leaf Variable that requires grad is being used in an in-place "
+                f"operation ({name}); compute out of place, or under dualgrad.no_grad().")
+        raise RuntimeError(
+            f"in-place operation ({name}) on a view of a tensor that requires grad: dualgrad "
+            f"does not track in-place changes through views. Change the base tensor itself "
+            f"(index assignment x[i] = v works), or work on a clone().")
+
+
+def inplace(t, fn, *args, name=None):
+    """Apply ``fn(t, *args)`` to ``t`` in place: the values are written into t's
+    memory, its version counter moves, and t takes the result's place in the graph."""
+    name = name or getattr(fn, "__name__", "in-place operation").replace("binary_fn_", "").replace(
+        "unary_fn_", "") + "_"
+    _check_inplace(t, name)
+    old = alias(t)
+    res = fn(old, *args)
+    if res._a.shape != t._a.shape:
+        raise RuntimeError(f"{name}: the result has shape {res._a.shape}, which can't be "
+                           f"written into a tensor of shape {t._a.shape}")
+    keep_values(old)
+    try:
+        np.copyto(t._a, res._a, casting="same_kind")
+    except TypeError:
+        raise RuntimeError(f"{name}: result type {res._a.dtype.name} can't be cast to the "
+                           f"desired output type {t._a.dtype.name}") from None
+    except ValueError as e:
+        if "read-only" in str(e):
+            raise RuntimeError(f"{name}: this tensor's memory is read-only (an expand()ed or "
+                               f"broadcast view); clone() it first") from None
+        raise
+    bump_version(t)
+    rebase(t, res)
+    return t
+
+
+def _replace(old, value):
+    """``value`` broadcast to ``old``'s shape, with a zero gradient for ``old``."""
+    return _where(np.ones(old._a.shape, dtype=np.bool_), value, old)
+
+
+def fill_(t, value):
+    return inplace(t, _replace, value, name="fill_")
+
+
+def zero_(t):
+    return inplace(t, _replace, 0.0, name="zero_")
+
+
+def copy_(t, src):
+    return inplace(t, _replace, src, name="copy_")
+
+
+def clamp_(t, min=None, max=None):
+    return inplace(t, clamp, min, max, name="clamp_")
+
+
+clip_ = clamp_
+
+
+def masked_fill_(t, mask, value):
+    return inplace(t, lambda old: _where(_arr(mask), value, old), name="masked_fill_")
+
+
+# ---------------------------------------------------------------------------
+# Selection and piecewise functions
+
+def _where(cond, a, b):
+    c = _arr(cond).astype(np.bool_, copy=False)
+    return record(np.where(c, _arr(a), _arr(b)), (a, b), "WhereBackward", _where_bwd, (c,))
+
+
+def _where_bwd(ns, g, c):
+    return ns.where(c, g, 0.0), ns.where(c, 0.0, g)
+
+
+def where(condition, input=None, other=None):
+    """``input`` where ``condition`` holds, else ``other`` (differentiable in both).
+    With only a condition: the indices where it holds, as NumPy."""
+    if input is None and other is None:
+        return tuple(engine_wrap(i) for i in np.nonzero(_arr(condition)))
+    return _where(condition, input, other)
+
+
+def clamp(input, min=None, max=None):
+    """Values limited to [min, max]; the gradient is 1 inside, 0 outside."""
+    x = _ten(input)
+    a = x._a
+    lo = -np.inf if min is None else _arr(min)
+    hi = np.inf if max is None else _arr(max)
+    if min is None and max is None:
+        raise RuntimeError("clamp: at least one of min and max must be given")
+    inside = (a >= lo) & (a <= hi)
+    out = np.minimum(np.maximum(a, lo), hi).astype(a.dtype, copy=False)
+    return record(out, (x,), "ClampBackward", _mask_bwd, (inside,))
+
+
+clip = clamp
+
+
+def _mask_bwd(ns, g, mask):
+    return ns.where(mask, g, 0.0)
+
+
+def relu(input):
+    """max(x, 0), with gradient 0 at 0 (as PyTorch)."""
+    x = _ten(input)
+    a = x._a
+    pos = a > 0
+    return record(np.where(pos, a, 0).astype(a.dtype, copy=False), (x,), "ReluBackward",
+                  _mask_bwd, (pos,))
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    """log(1 + exp(beta x)) / beta, linear above ``threshold`` (as PyTorch)."""
+    x = _ten(input)
+    a = x._a
+    z = a * beta
+    out = np.where(z > threshold, a, (np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))) / beta)
+    return record(out.astype(a.dtype, copy=False), (x,), "SoftplusBackward", _softplus_bwd,
+                  (x, beta, threshold))
+
+
+def _softplus_bwd(ns, g, x, beta, threshold):
+    return ns.where(_arr(x) * beta > threshold, g, g * ns.sigmoid(x * beta))
+
+
+# ---------------------------------------------------------------------------
+# Products
+
+def matmul(input, other):
+    """Matrix product with NumPy's (and PyTorch's) broadcasting rules."""
+    a, b = _arr(input), _arr(other)
+    if a.ndim == 0 or b.ndim == 0:
+        raise RuntimeError("matmul: both arguments need at least one dimension (use * for "
+                           "scalars)")
+    try:
+        out = np.matmul(a, b)
+    except ValueError as e:
+        raise RuntimeError(f"matmul: shapes {a.shape} and {b.shape} cannot be multiplied "
+                           f"({e})") from None
+    return record(out, (input, other), "MmBackward", _matmul_bwd, (input, other))
+
+
+def _matmul_bwd(ns, g, a, b):
+    a1, b1 = np.ndim(a) == 1, np.ndim(b) == 1
+    if a1 and b1:
+        return g * b, g * a
+    if a1:
+        a, g = ns.expand_dims(a, 0), ns.expand_dims(g, -2)
+    if b1:
+        b, g = ns.expand_dims(b, -1), ns.expand_dims(g, -1)
+    ga = ns.matmul(g, ns.swapaxes(b, -1, -2))
+    gb = ns.matmul(ns.swapaxes(a, -1, -2), g)
+    if a1:
+        ga = ns.squeeze(ga, -2)
+    if b1:
+        gb = ns.squeeze(gb, -1)
+    return ga, gb
+
+
+def dot(input, other):
+    """Inner product of two 1-d tensors."""
+    if np.ndim(_arr(input)) != 1 or np.ndim(_arr(other)) != 1:
+        raise RuntimeError("dot expects two 1-d tensors; use matmul for matrices")
+    return matmul(input, other)
+
+
+def outer(input, vec2):
+    """Outer product of two 1-d tensors."""
+    return _ten(input).reshape(-1, 1) * _ten(vec2).reshape(1, -1)
+
+
+def _parse_einsum(subscripts, shapes):
+    """Explicit subscripts (``ab,bc->ac``) with any ``...`` spelled out in letters."""
+    subscripts = subscripts.replace(" ", "")
+    if "->" in subscripts:
+        ins, out = subscripts.split("->")
+    else:
+        ins, out = subscripts, None
+    ins = ins.split(",")
+    if len(ins) != len(shapes):
+        raise RuntimeError(f"einsum: {len(ins)} operands in {subscripts!r}, {len(shapes)} given")
+    used = set("".join(ins)) | set(out or "")
+    free = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in used]
+    nell = builtins.max([len(s) - len(t.replace("...", "")) for t, s in zip(ins, shapes)
+                         if "..." in t] or [0])
+    ell = "".join(free[:nell])
+    spelled = []
+    for t, s in zip(ins, shapes):
+        if "..." in t:
+            k = len(s) - len(t.replace("...", ""))
+            t = t.replace("...", ell[nell - k:])
+        spelled.append(t)
+    if out is None:
+        counts = {}
+        for c in "".join(spelled):
+            counts[c] = counts.get(c, 0) + 1
+        out = ell + "".join(sorted(c for c in counts if counts[c] == 1 and c not in ell))
+    else:
+        out = out.replace("...", ell)
+    return spelled, out
+
+
+def einsum(subscripts, *operands):
+    """Einstein summation over tensors (and arrays), differentiable in each operand."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    arrays = [_arr(o) for o in operands]
+    ins, out = _parse_einsum(subscripts, [a.shape for a in arrays])
+    for t in ins:
+        if len(set(t)) != len(t):
+            raise NotImplementedError(
+                f"einsum: the repeated index in {t!r} (a diagonal) has no backward rule; use "
+                f"dualgrad.diagonal or dualgrad.trace")
+    value = np.einsum(",".join(ins) + "->" + out, *arrays, optimize=len(arrays) > 2)
+    return record(value, tuple(operands), "EinsumBackward", _einsum_bwd,
+                  (ins, out, [a.shape for a in arrays], *operands))
+
+
+def _einsum_bwd(ns, g, ins, out, shapes, *ops):
+    grads = []
+    for i, t in enumerate(ins):
+        others = [(ins[j], ops[j]) for j in range(len(ops)) if j != i]
+        have = set(out).union(*[set(s) for s, _ in others])
+        kept = "".join(c for c in t if c in have)
+        spec = ",".join([out] + [s for s, _ in others]) + "->" + kept
+        gi = ns.einsum(spec, g, *[o for _, o in others])
+        if kept != t:
+            # Indices only operand i had were summed: broadcast back over them.
+            for axis, c in enumerate(t):
+                if c not in have:
+                    gi = ns.expand_dims(gi, axis)
+            gi = ns.broadcast_to(gi, shapes[i])
+        grads.append(gi)
+    return tuple(grads)
+
+
+def tensordot(a, b, dims=2):
+    """Sum of products over ``dims`` (an int: the last dims of a and the first of
+    b; or two lists of axes), as torch.tensordot."""
+    na, nb = np.ndim(_arr(a)), np.ndim(_arr(b))
+    if isinstance(dims, (int, np.integer)):
+        da, db = list(range(na - dims, na)), list(range(dims))
+    else:
+        da, db = dims
+        da = [da] if isinstance(da, int) else list(da)
+        db = [db] if isinstance(db, int) else list(db)
+    letters = iter("abcdefghijklmnopqrstuvwxyz")
+    sa = [next(letters) for _ in range(na)]
+    sb = [next(letters) for _ in range(nb)]
+    for i, j in zip(da, db):
+        sb[j % nb] = sa[i % na]
+    out = [c for i, c in enumerate(sa) if i not in [d % na for d in da]] + [
+        c for j, c in enumerate(sb) if j not in [d % nb for d in db]]
+    return einsum("".join(sa) + "," + "".join(sb) + "->" + "".join(out), a, b)
+
+
+def trace(input):
+    """Sum of the main diagonal of a matrix."""
+    return _sum(_diagonal(_ten(input), 0, -2, -1), -1)
+
+
+# ---------------------------------------------------------------------------
+# Joining and splitting
+
+def _concatenate(tensors, axis=0):
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("cat expects a non-empty sequence of tensors")
+    arrays = [_arr(t) for t in tensors]
+    axis = _axis(axis, arrays[0].ndim)[0]
+    sizes = [a.shape[axis] for a in arrays]
+    return record(np.concatenate(arrays, axis=axis), tuple(tensors), "CatBackward", _cat_bwd,
+                  (axis, sizes))
+
+
+def _cat_bwd(ns, g, axis, sizes):
+    grads, start = [], 0
+    for s in sizes:
+        index = (slice(None),) * axis + (slice(start, start + s),)
+        grads.append(ns.getitem(g, index))
+        start += s
+    return tuple(grads)
+
+
+def cat(tensors, dim=0):
+    """Join tensors along an existing dimension."""
+    return _concatenate(tensors, dim)
+
+
+concatenate = concat = cat
+
+
+def stack(tensors, dim=0):
+    """Join tensors along a new dimension."""
+    tensors = [_ten(t) for t in tensors]
+    if not tensors:
+        raise RuntimeError("stack expects a non-empty sequence of tensors")
+    shapes = {t._a.shape for t in tensors}
+    if len(shapes) != 1:
+        raise RuntimeError(f"stack expects tensors of equal shape, got {sorted(shapes)}")
+    nd = tensors[0]._a.ndim + 1
+    dim = _axis(dim, nd)[0]
+    return _concatenate([_expand_dims(t, dim) for t in tensors], dim)
+
+
+def split(tensor, split_size_or_sections, dim=0):
+    """Pieces of ``split_size`` along ``dim`` (the last may be smaller), or pieces
+    of the listed sizes."""
+    x = _ten(tensor)
+    a = x._a
+    dim = _axis(dim, a.ndim)[0]
+    n = a.shape[dim]
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        step = int(split_size_or_sections)
+        sizes = [builtins.min(step, n - i) for i in range(0, n, step)] or [0]
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if builtins.sum(sizes) != n:
+            raise RuntimeError(f"split: sizes {sizes} don't add up to {n}, the size of "
+                               f"dimension {dim}")
+    bounds = np.cumsum(sizes)[:-1]
+    pieces = tuple(np.split(a, bounds, axis=dim))
+    outs = record(pieces, (x,), "SplitBackward", _split_bwd, (dim,))
+    for o in outs:
+        _view(o, x)
+    return outs
+
+
+def _split_bwd(ns, gs, dim):
+    return ns.concatenate(list(gs), dim)
+
+
+def chunk(input, chunks, dim=0):
+    n = _arr(input).shape[dim]
+    return split(input, -(-n // chunks), dim)
+
+
+def unbind(input, dim=0):
+    return tuple(_squeeze(p, dim) for p in split(input, 1, dim))
+
+
+# ---------------------------------------------------------------------------
+# Linear algebra
+
+def _solve(a, b):
+    A, B = a._a, b._a
+    vector = B.ndim == 1
+    try:
+        x = np.linalg.solve(A, B)
+    except np.linalg.LinAlgError as e:
+        raise RuntimeError(f"linalg.solve: {e}; the matrix must be square and invertible") from None
+    return record(x, (a, b), "LinalgSolveBackward", _solve_bwd, (a, OUT, vector))
+
+
+def _solve_bwd(ns, g, a, x, vector):
+    gb = ns.solve(ns.swapaxes(a, -1, -2), g)
+    if vector:
+        ga = -(ns.expand_dims(gb, -1) * ns.expand_dims(x, -2))
+    else:
+        ga = -ns.matmul(gb, ns.swapaxes(x, -1, -2))
+    return ga, gb
+
+
+def _inv(a):
+    try:
+        y = np.linalg.inv(a._a)
+    except np.linalg.LinAlgError as e:
+        raise RuntimeError(f"linalg.inv: {e}; the matrix must be square and invertible") from None
+    return record(y, (a,), "LinalgInvBackward", _inv_bwd, (OUT,))
+
+
+def _inv_bwd(ns, g, y):
+    yt = ns.swapaxes(y, -1, -2)
+    return -ns.matmul(ns.matmul(yt, g), yt)
+
+
+def _det(a):
+    return record(np.linalg.det(a._a), (a,), "LinalgDetBackward", _det_bwd, (a, OUT))
+
+
+def _det_bwd(ns, g, a, d):
+    scale = ns.expand_dims(ns.expand_dims(g * d, -1), -1)
+    return scale * ns.swapaxes(ns.inv(a), -1, -2)
+
+
+def _slogdet(a):
+    sign, logdet = np.linalg.slogdet(a._a)
+    return record((sign, logdet), (a,), "LinalgSlogdetBackward", _slogdet_bwd, (a,))
+
+
+def _slogdet_bwd(ns, gs, a):
+    scale = ns.expand_dims(ns.expand_dims(gs[1], -1), -1)
+    return scale * ns.swapaxes(ns.inv(a), -1, -2)
+
+
+def _cholesky(a):
+    try:
+        L = np.linalg.cholesky(a._a)
+    except np.linalg.LinAlgError as e:
+        raise RuntimeError(f"linalg.cholesky: {e}; the matrix must be symmetric positive "
+                           f"definite") from None
+    return record(L, (a,), "LinalgCholeskyBackward", _cholesky_bwd, (OUT,))
+
+
+def _cholesky_bwd(ns, g, L):
+    # Murray (2016): S = L^-T Phi(L^T G) L^-1, symmetrised; Phi keeps the lower
+    # triangle and halves the diagonal.
+    n = np.shape(L)[-1]
+    P = ns.matmul(ns.swapaxes(L, -1, -2), g)
+    P = ns.tril(P, 0) - 0.5 * P * np.eye(n)
+    Lt = ns.swapaxes(L, -1, -2)
+    S = ns.swapaxes(ns.solve(L, ns.swapaxes(ns.solve(Lt, P), -1, -2)), -1, -2)
+    return 0.5 * (S + ns.swapaxes(S, -1, -2))
+
+
+# ---------------------------------------------------------------------------
+# The public reductions (PyTorch's signatures)
+
+def sum(input, dim=None, keepdim=False, dtype=None):
+    """Sum over ``dim`` (all dimensions by default)."""
+    x = _ten(input)
+    if dtype is not None:
+        x = _astype(x, dtype)
+    elif x._a.dtype.kind in "biu":
+        x = _astype(x, int64)
+    return _sum(x, dim, keepdim)
+
+
+def mean(input, dim=None, keepdim=False, dtype=None):
+    """Mean over ``dim`` (all dimensions by default)."""
+    x = _ten(input)
+    if dtype is not None:
+        x = _astype(x, dtype)
+    if x._a.dtype.kind not in "fc":
+        raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be "
+                           f"floating point, got {x._a.dtype.name}; use .double() first")
+    n = _count(x._a, _axis(dim, x._a.ndim))
+    return _sum(x, dim, keepdim) / n
+
+
+def prod(input, dim=None, keepdim=False, dtype=None):
+    x = _ten(input)
+    if dtype is not None:
+        x = _astype(x, dtype)
+    return _prod(x, dim, keepdim)
+
+
+def amax(input, dim=None, keepdim=False):
+    """Largest values over ``dim``; ties share the gradient equally."""
+    return _extreme(_ten(input), dim, keepdim, np.max, "amax")
+
+
+def amin(input, dim=None, keepdim=False):
+    """Smallest values over ``dim``; ties share the gradient equally."""
+    return _extreme(_ten(input), dim, keepdim, np.min, "amin")
+
+
+class _ValuesIndices(tuple):
+    """A pair with names, as torch.return_types: (values, indices) of max and
+    min, (sign, logabsdet) of slogdet."""
+
+    @property
+    def values(self):
+        return self[0]
+
+    @property
+    def indices(self):
+        return self[1]
+
+    sign = values
+    logabsdet = indices
+
+
+def _max_min(input, dim, keepdim, other, pick, arg, row):
+    if other is not None:
+        return apply_row(BY_NAME[row].opcode, (input, other))
+    x = _ten(input)
+    if dim is None:
+        return _extreme(x, None, False, pick, "max" if row == "maximum" else "min")
+    a = x._a
+    d = _axis(dim, a.ndim)[0]
+    idx = np.expand_dims(arg(a, axis=d), d)
+    values = getitem_along(x, idx, d)
+    if not keepdim:
+        values = _squeeze(values, d)
+        idx = np.squeeze(idx, d)
+    return _ValuesIndices((values, engine_wrap(idx)))
+
+
+def getitem_along(x, idx, axis):
+    """``take_along_axis``: one element per position along ``axis``."""
+    a = x._a
+    return record(np.take_along_axis(a, idx, axis), (x,), "GatherBackward", _gather_bwd,
+                  (a.shape, a.dtype, _along_index(idx, axis)))
+
+
+def _along_index(idx, axis):
+    grids = list(np.indices(idx.shape, sparse=True))
+    grids[axis] = idx
+    return tuple(grids)
+
+
+def _gather_bwd(ns, g, shape, dtype, index):
+    return ns.index_add(shape, dtype, index, g)
+
+
+def max(input, dim=None, keepdim=False, *, other=None):
+    """The largest value; with ``dim``, (values, indices) along it; with a tensor
+    as second argument, the elementwise maximum."""
+    if isinstance(dim, (TensorBase, np.ndarray)):
+        dim, other = None, dim
+    return _max_min(input, dim, keepdim, other, np.max, np.argmax, "maximum")
+
+
+def min(input, dim=None, keepdim=False, *, other=None):
+    """The smallest value; with ``dim``, (values, indices); with a tensor, elementwise."""
+    if isinstance(dim, (TensorBase, np.ndarray)):
+        dim, other = None, dim
+    return _max_min(input, dim, keepdim, other, np.min, np.argmin, "minimum")
+
+
+def argmax(input, dim=None, keepdim=False):
+    a = _arr(input)
+    r = np.argmax(a, axis=dim, keepdims=keepdim) if dim is not None else np.argmax(a)
+    return engine_wrap(np.asarray(r, dtype=np.int64))
+
+
+def argmin(input, dim=None, keepdim=False):
+    a = _arr(input)
+    r = np.argmin(a, axis=dim, keepdims=keepdim) if dim is not None else np.argmin(a)
+    return engine_wrap(np.asarray(r, dtype=np.int64))
+
+
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Variance over ``dim`` with Bessel's correction by default (as PyTorch)."""
+    x = _ten(input)
+    if correction is None:
+        correction = 0 if unbiased is False else 1
+    n = _count(x._a, _axis(dim, x._a.ndim))
+    centred = x - mean(x, dim, True)
+    return _sum(centred * centred, dim, keepdim) / builtins.max(n - correction, 0)
+
+
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Standard deviation: sqrt(var)."""
+    return var(input, dim, unbiased, keepdim, correction=correction).sqrt()
+
+
+def norm(input, p="fro", dim=None, keepdim=False):
+    """The p-norm over ``dim`` (the 2-norm of all elements by default)."""
+    x = _ten(input)
+    if p in ("fro", 2, 2.0, None):
+        return _norm2(x, dim, keepdim)
+    if p in (np.inf, float("inf")):
+        return amax(x.abs(), dim, keepdim)
+    if p in (-np.inf, float("-inf")):
+        return amin(x.abs(), dim, keepdim)
+    if p == 1:
+        return _sum(x.abs(), dim, keepdim)
+    if isinstance(p, (int, float)) and p > 0:
+        return _sum(x.abs() ** p, dim, keepdim) ** (1.0 / p)
+    raise RuntimeError(f"norm: p={p!r} is not supported; use 'fro', a positive number or inf")
+
+
+def logsumexp(input, dim=None, keepdim=False):
+    """log(sum(exp(x))) over ``dim``, without overflow."""
+    return _logsumexp(_ten(input), dim, keepdim)
+
+
+def _dim_required(dim, name):
+    if dim is None:
+        raise TypeError(f"{name}() missing the dimension to normalise over: pass dim=...")
+    return dim
+
+
+def softmax(input, dim=None, dtype=None):
+    """exp(x) / sum(exp(x)) along ``dim``."""
+    x = _ten(input) if dtype is None else _astype(_ten(input), dtype)
+    return _softmax(x, _axis(_dim_required(dim, "softmax"), x._a.ndim)[0])
+
+
+def log_softmax(input, dim=None, dtype=None):
+    """x - logsumexp(x) along ``dim``."""
+    x = _ten(input) if dtype is None else _astype(_ten(input), dtype)
+    return x - _logsumexp(x, _dim_required(dim, "log_softmax"), True)
+
+
+def cumsum(input, dim, dtype=None):
+    x = _ten(input) if dtype is None else _astype(_ten(input), dtype)
+    return _cumsum(x, dim)
+
+
+def all(input, dim=None, keepdim=False):
+    return engine_wrap(np.all(_arr(input), axis=dim, keepdims=keepdim))
+
+
+def any(input, dim=None, keepdim=False):
+    return engine_wrap(np.any(_arr(input), axis=dim, keepdims=keepdim))
+
+
+# ---------------------------------------------------------------------------
+# The public shape functions
+
+def _size_args(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+def reshape(input, *shape):
+    return _reshape(_ten(input), _size_args(shape))
+
+
+def view(input, *shape):
+    """``reshape`` that must not copy: the result shares memory with the input."""
+    x = _ten(input)
+    shape = _size_args(shape)
+    if len(shape) == 1 and isinstance(shape[0], (np.dtype, type, str)):
+        raise NotImplementedError("view(dtype) is not supported; use .to(dtype)")
+    try:
+        np.reshape(x._a, shape, copy=False)
+    except ValueError:
+        raise RuntimeError(f"view size is not compatible with input tensor's size and stride; "
+                           f"use .reshape(...) instead") from None
+    return _reshape(x, shape)
+
+
+def view_as(input, other):
+    return view(input, _arr(other).shape)
+
+
+def reshape_as(input, other):
+    return reshape(input, _arr(other).shape)
+
+
+def flatten(input, start_dim=0, end_dim=-1):
+    x = _ten(input)
+    s = x._a.shape
+    if not s:
+        return _reshape(x, (1,))
+    a, b = _axis((start_dim, end_dim), len(s))
+    return _reshape(x, s[:a] + (-1,) + s[b + 1:])
+
+
+def squeeze(input, dim=None):
+    return _squeeze(_ten(input), dim)
+
+
+def unsqueeze(input, dim):
+    x = _ten(input)
+    return _expand_dims(x, _axis(dim, x._a.ndim + 1)[0])
+
+
+def transpose(input, dim0=None, dim1=None):
+    x = _ten(input)
+    if dim0 is None and dim1 is None:
+        return _transpose(x) if x._a.ndim <= 2 else _swapaxes(x, -2, -1)
+    return _swapaxes(x, dim0, dim1)
+
+
+swapaxes = swapdims = transpose
+
+
+def t(input):
+    x = _ten(input)
+    if x._a.ndim > 2:
+        raise RuntimeError("t() expects a tensor with <= 2 dimensions; use transpose(a, b)")
+    return _transpose(x)
+
+
+def permute(input, *dims):
+    return _transpose(_ten(input), _size_args(dims))
+
+
+def expand(input, *sizes):
+    """A broadcast view of the tensor at a larger size (-1 keeps a dimension)."""
+    x = _ten(input)
+    sizes = _size_args(sizes)
+    shape = x._a.shape
+    lead = len(sizes) - len(shape)
+    target = tuple(shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
+    return _broadcast_to(x, target)
+
+
+def expand_as(input, other):
+    return _broadcast_to(_ten(input), _arr(other).shape)
+
+
+def broadcast_to(input, shape):
+    return _broadcast_to(_ten(input), tuple(shape))
+
+
+def flip(input, dims):
+    return _flip(_ten(input), dims)
+
+
+def repeat(input, *sizes):
+    x = _ten(input)
+    sizes = _size_args(sizes)
+    a = x._a
+    lead = len(sizes) - a.ndim
+    if lead < 0:
+        raise RuntimeError("repeat: give at least as many sizes as the tensor has dimensions")
+    x = _reshape(x, (1,) * lead + a.shape)
+    # repeat = broadcast over new axes interleaved with the old ones, then reshape
+    inter = []
+    for s in x._a.shape:
+        inter += [1, s]
+    y = _reshape(x, tuple(inter))
+    target = []
+    for r, s in zip(sizes, x._a.shape):
+        target += [r, s]
+    return _reshape(_broadcast_to(y, tuple(target)),
+                    tuple(r * s for r, s in zip(sizes, x._a.shape)))
+
+
+def diagonal(input, offset=0, dim1=0, dim2=1):
+    return _diagonal(_ten(input), offset, dim1, dim2)
+
+
+def tril(input, diagonal=0):
+    return _tri(_ten(input), diagonal, np.tril)
+
+
+def triu(input, diagonal=0):
+    return _tri(_ten(input), diagonal, np.triu)
+
+
+def clone(input):
+    """A copy that stays in the graph (its gradient flows to the input)."""
+    return _clone(_ten(input))
+
+
+def contiguous(input):
+    x = _ten(input)
+    return x if x._a.flags.c_contiguous else _clone(x)
+
+
+def mm(input, mat2):
+    return matmul(input, mat2)
+
+
+# ---------------------------------------------------------------------------
+# dtype conversions and properties
+
+def to(input, *args, **kwargs):
+    """``to(dtype)``, ``to("cpu")``, ``to(other)``: a copy of another dtype
+    (differentiable), or the tensor itself when nothing changes."""
+    x = _ten(input)
+    dtype = kwargs.pop("dtype", None)
+    device = kwargs.pop("device", None)
+    kwargs.pop("copy", None)
+    kwargs.pop("non_blocking", None)
+    if kwargs:
+        raise TypeError(f"to() got unexpected arguments {sorted(kwargs)}")
+    for a in args:
+        if isinstance(a, TensorBase):
+            dtype = a._a.dtype
+        elif isinstance(a, str) and not a.startswith(("float", "int", "bool", "dualgrad.")):
+            device = a
+        else:
+            dtype = a
+    _check_device(device)
+    return x if dtype is None else _astype(x, dtype)
+
+
+def to_float(input):
+    return _astype(_ten(input), float32)
+
+
+def to_double(input):
+    return _astype(_ten(input), float64)
+
+
+def to_half(input):
+    return _astype(_ten(input), float16)
+
+
+def to_long(input):
+    return _astype(_ten(input), int64)
+
+
+def to_int(input):
+    return _astype(_ten(input), int32)
+
+
+def to_bool(input):
+    return _astype(_ten(input), np.bool_)
+
+
+def type_as(input, other):
+    return _astype(_ten(input), _arr(other).dtype)
+
+
+def cpu(input):
+    return input
+
+
+def prop_shape(x):
+    return x._a.shape
+
+
+def prop_dtype(x):
+    return x._a.dtype
+
+
+def prop_ndim(x):
+    return x._a.ndim
+
+
+def prop_T(x):
+    return _transpose(x)
+
+
+def prop_mT(x):
+    return _swapaxes(x, -2, -1)
+
+
+def prop_device(x):
+    return "cpu"
+
+
+def size(input, dim=None):
+    s = _arr(input).shape
+    return s if dim is None else s[dim]
+
+
+def dim(input):
+    return _arr(input).ndim
+
+
+ndimension = dim
+
+
+def numel(input):
+    return _arr(input).size
+
+
+nelement = numel
+
+
+def is_floating_point(input):
+    return _arr(input).dtype.kind == "f"
+
+
+def element_size(input):
+    return _arr(input).itemsize
+
+
+def scalar_value(x):
+    a = x._a
+    if a.size != 1:
+        raise RuntimeError(f"a Tensor with {a.size} elements cannot be converted to a Python "
+                           f"number")
+    return a.reshape(())[()]
+
+
+def item(input):
+    """The value of a one-element tensor as a Python number."""
+    return scalar_value(_ten(input)).item()
+
+
+def tolist(input):
+    return _arr(input).tolist()
+
+
+def numpy(input, force=False):
+    """The values as an ndarray sharing memory. Raises for a tensor that requires
+    grad (use ``detach().numpy()``), as PyTorch."""
+    x = _ten(input)
+    if x.requires_grad and not force:
+        raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
+                           "tensor.detach().numpy() instead.")
+    return x._a
+
+
+def new_zeros(input, *size, dtype=None, requires_grad=False):
+    return zeros(*size, dtype=dtype or _arr(input).dtype, requires_grad=requires_grad)
+
+
+def new_ones(input, *size, dtype=None, requires_grad=False):
+    return ones(*size, dtype=dtype or _arr(input).dtype, requires_grad=requires_grad)
+
+
+def new_tensor(input, data, dtype=None, requires_grad=False):
+    return tensor(data, dtype=dtype or _arr(input).dtype, requires_grad=requires_grad)
+
+
+def masked_fill(input, mask, value):
+    return _where(_arr(mask), value, _ten(input))
+
+
+def logical(fn, *args):
+    return engine_wrap(fn(*[_arr(a) for a in args]))
+
+
+def rebuild(array, requires_grad):
+    return _leaf(np.array(array, copy=True), requires_grad)
+
+
+def deepcopy(x, memo):
+    if not x.is_leaf:
+        raise RuntimeError("Only tensors created explicitly by the user (graph leaves) support "
+                           "the deepcopy protocol; deepcopy x.detach() instead")
+    new = _leaf(np.array(x._a, copy=True), x.requires_grad)
+    if x.grad is not None:
+        new.grad = _leaf(np.array(x.grad._a, copy=True), False)
+    memo[id(x)] = new
+    return new
+
+
+# ---------------------------------------------------------------------------
+# repr, as PyTorch
+
+def _format(a):
+    if a.dtype.kind == "f" and a.size:
+        finite = a[np.isfinite(a)].astype(np.float64)
+        if finite.size and np.all(finite == np.round(finite)) and np.max(np.abs(finite)) < 1e8:
+            fmt = {"float_kind": lambda v: f"{v:.0f}." if np.isfinite(v) else str(v)}
+        elif finite.size and (np.max(np.abs(finite)) >= 1e8 or 0 < np.min(
+                np.abs(finite[finite != 0]), initial=np.inf) < 1e-4):
+            fmt = {"float_kind": lambda v: f"{v:.4e}"}
+        else:
+            fmt = {"float_kind": lambda v: f"{v:.4f}"}
+        return np.array2string(a, separator=", ", formatter=fmt, prefix="tensor(",
+                               threshold=1000, edgeitems=3)
+    return np.array2string(a, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3)
+
+
+def tensor_repr(x):
+    a = x._a
+    body = _format(a)
+    extra = []
+    if a.dtype not in (_default_dtype[0], np.dtype(np.int64), np.dtype(np.bool_)):
+        extra.append(f"dtype=dualgrad.{a.dtype.name}")
+    if a.size == 0 and a.ndim != 1:
+        extra.append(f"size={a.shape}")
+    if x.grad_fn is not None:
+        extra.append(f"grad_fn=<{x.grad_fn.name()}>")
+    elif x.requires_grad:
+        extra.append("requires_grad=True")
+    return "tensor(" + ", ".join([body] + extra) + ")"
+
+
+# ---------------------------------------------------------------------------
+# NumPy interop: ufuncs and functions applied to Tensors are recorded.
+
+_MATMUL = np.matmul
+
+
+def array_ufunc(ufunc, method, inputs, kwargs):
+    name = f"numpy.{ufunc.__name__}"
+    if kwargs.get("out") is not None:
+        raise TypeError(f"{name}(..., out=...) on a Tensor is not supported: it would write "
+                        f"around the graph; assign the result instead")
+    kwargs.pop("out", None)
+    if method == "__call__":
+        if kwargs:
+            raise TypeError(f"{name} on Tensors takes no keyword arguments (got "
+                            f"{sorted(kwargs)})")
+        op = UFUNC_OPS.get(ufunc)
+        if op is not None:
+            return apply_row(op, inputs)
+        if ufunc is _MATMUL:
+            return matmul(*inputs)
+        if ufunc in VALUE_UFUNCS or ufunc in (np.logical_and, np.logical_or, np.logical_not,
+                                              np.logical_xor, np.isnan, np.isinf, np.isfinite):
+            return engine_wrap(ufunc(*[_arr(a) for a in inputs]))
+    elif method == "reduce" and len(inputs) == 1:
+        axis = kwargs.get("axis", 0)
+        keepdims = kwargs.get("keepdims", False)
+        if ufunc is np.add:
+            return _sum(_ten(inputs[0]), axis, keepdims)
+        if ufunc is np.multiply:
+            return _prod(_ten(inputs[0]), axis, keepdims)
+        if ufunc is np.maximum:
+            return amax(inputs[0], axis, keepdims)
+        if ufunc is np.minimum:
+            return amin(inputs[0], axis, keepdims)
+    raise TypeError(f"{name} ({method}) has no derivative rule in dualgrad; apply it to "
+                    f"t.detach().numpy() if no gradient is needed")
+
+
+def _np_axis(kwargs, *names):
+    return [kwargs.pop(n, None) for n in names]
+
+
+def _np_sum(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
+    return _sum(_ten(a) if dtype is None else _astype(_ten(a), dtype), axis, keepdims)
+
+
+def _np_mean(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
+    return mean(a, axis, keepdims, dtype)
+
+
+def _np_var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
+    return var(a, axis, keepdim=keepdims, correction=ddof)
+
+
+def _np_std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
+    return std(a, axis, keepdim=keepdims, correction=ddof)
+
+
+def _np_norm(x, ord=None, axis=None, keepdims=False):
+    x = _ten(x)
+    if ord is None or ord == "fro":
+        return _norm2(x, axis, keepdims)
+    if axis is None and x._a.ndim != 1:
+        raise RuntimeError(f"numpy.linalg.norm with ord={ord!r} of a matrix has no derivative "
+                           f"rule in dualgrad; use the default (Frobenius) norm")
+    return norm(x, ord, axis, keepdims)
+
+
+def _np_transpose(a, axes=None):
+    return _transpose(_ten(a), axes)
+
+
+def _np_split(ary, indices_or_sections, axis=0):
+    x = _ten(ary)
+    n = x._a.shape[axis]
+    if isinstance(indices_or_sections, (int, np.integer)):
+        if n % indices_or_sections:
+            raise ValueError("array split does not result in an equal division")
+        return list(split(x, n // indices_or_sections, axis))
+    bounds = [0] + list(indices_or_sections) + [n]
+    return list(split(x, [b - a for a, b in zip(bounds[:-1], bounds[1:])], axis))
+
+
+HANDLED = {
+    np.sum: _np_sum,
+    np.mean: _np_mean,
+    np.prod: lambda a, axis=None, keepdims=False, **kw: _prod(_ten(a), axis, keepdims),
+    np.max: lambda a, axis=None, keepdims=False, **kw: amax(a, axis, keepdims),
+    np.amax: lambda a, axis=None, keepdims=False, **kw: amax(a, axis, keepdims),
+    np.min: lambda a, axis=None, keepdims=False, **kw: amin(a, axis, keepdims),
+    np.amin: lambda a, axis=None, keepdims=False, **kw: amin(a, axis, keepdims),
+    np.var: _np_var,
+    np.std: _np_std,
+    np.cumsum: lambda a, axis=None, **kw: _cumsum(_reshape(_ten(a), (-1,)) if axis is None
+                                                  else _ten(a), 0 if axis is None else axis),
+    np.reshape: lambda a, shape=None, **kw: _reshape(_ten(a), shape if shape is not None
+                                                     else kw["newshape"]),
+    np.ravel: lambda a, **kw: _reshape(_ten(a), (-1,)),
+    np.transpose: _np_transpose,
+    np.swapaxes: lambda a, axis1, axis2: _swapaxes(_ten(a), axis1, axis2),
+    np.squeeze: lambda a, axis=None: _squeeze(_ten(a), axis),
+    np.expand_dims: lambda a, axis: _expand_dims(_ten(a), axis),
+    np.broadcast_to: lambda a, shape, **kw: _broadcast_to(_ten(a), tuple(shape)),
+    np.concatenate: lambda arrays, axis=0, **kw: _concatenate(arrays, axis),
+    np.stack: lambda arrays, axis=0, **kw: stack(arrays, axis),
+    np.split: _np_split,
+    np.where: lambda c, x=None, y=None: where(c, x, y),
+    np.dot: lambda a, b, **kw: matmul(a, b) if np.ndim(_arr(a)) and np.ndim(_arr(b)) else (
+        _ten(a) * b),
+    np.matmul: lambda a, b, **kw: matmul(a, b),
+    np.einsum: lambda subscripts, *ops, **kw: einsum(subscripts, *ops),
+    np.tensordot: lambda a, b, axes=2: tensordot(a, b, axes),
+    np.outer: lambda a, b, **kw: outer(_reshape(_ten(a), (-1,)), _reshape(_ten(b), (-1,))),
+    np.inner: lambda a, b: einsum("...i,...i", a, b) if np.ndim(_arr(a)) == 1 else matmul(
+        a, swapaxes(_ten(b), -1, -2)),
+    np.trace: lambda a, offset=0, axis1=0, axis2=1, **kw: _sum(_diagonal(_ten(a), offset,
+                                                                         axis1, axis2), -1),
+    np.diagonal: lambda a, offset=0, axis1=0, axis2=1: _diagonal(_ten(a), offset, axis1,
+                                                                  axis2),
+    np.tril: lambda m, k=0: _tri(_ten(m), k, np.tril),
+    np.triu: lambda m, k=0: _tri(_ten(m), k, np.triu),
+    np.clip: lambda a, a_min=None, a_max=None, **kw: clamp(a, a_min, a_max),
+    np.flip: lambda m, axis=None: _flip(_ten(m), axis),
+    np.linalg.solve: lambda a, b: _solve(_ten(a), _ten(b)),
+    np.linalg.inv: lambda a: _inv(_ten(a)),
+    np.linalg.det: lambda a: _det(_ten(a)),
+    np.linalg.slogdet: lambda a: _slogdet(_ten(a)),
+    np.linalg.cholesky: lambda a, **kw: _cholesky(_ten(a)),
+    np.linalg.norm: _np_norm,
+    np.shape: lambda a: _arr(a).shape,
+    np.ndim: lambda a: _arr(a).ndim,
+    np.size: lambda a, axis=None: _arr(a).size if axis is None else _arr(a).shape[axis],
+    np.result_type: lambda *a: np.result_type(*[_arr(x) if isinstance(x, TensorBase) else x
+                                                 for x in a]),
+    np.zeros_like: lambda a, dtype=None, **kw: zeros_like(a, dtype=dtype),
+    np.ones_like: lambda a, dtype=None, **kw: ones_like(a, dtype=dtype),
+    np.copy: lambda a, **kw: clone(a),
+    np.atleast_1d: lambda a: a if np.ndim(_arr(a)) >= 1 else _reshape(_ten(a), (1,)),
+    np.logaddexp: None,  # a ufunc: handled by array_ufunc
+}
+del HANDLED[np.logaddexp]
+
+
+def array_function(func, types, args, kwargs):
+    impl = HANDLED.get(func)
+    if impl is None:
+        name = getattr(func, "__module__", "numpy").replace("numpy._core", "numpy")
+        raise TypeError(
+            f"{name}.{func.__name__} has no derivative rule in dualgrad yet. Use the "
+            f"dualgrad function of the same meaning, or apply it to t.detach().numpy() if no "
+            f"gradient is needed.")
+    return impl(*args, **kwargs)
+
+
+# ---------------------------------------------------------------------------
+
+engine.configure(Tensor, N, T)
+_tensor.install(__import__(__name__, fromlist=["_"]), N)

@@ -1,0 +1,8 @@
+"""Placeholder, replaced below."""
+
+
+def gradcheck(*a, **k):
+    raise NotImplementedError
+
+
+gradgradcheck = gradcheck
