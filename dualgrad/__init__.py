@@ -35,7 +35,7 @@ from ._array.ops import (  # noqa: E402
 from . import autograd, linalg  # noqa: E402
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 
-_dual.array_types[Tensor] = _ops.apply_row
+_dual.register_array_type(Tensor, _ops.apply_row)
 
 
 def is_tensor(obj):

@@ -19,22 +19,49 @@ cdef class TensorBase:
     cdef object __weakref__
 
 
-cdef class SavedOut:
-    cdef object array                # an output's values, saved without the output
-    cdef int nr                      # (the Tensor would point back at the node: a cycle)
+cdef class SavedOut(Version):
+    # An output's values, saved without the output (the Tensor would point back
+    # at the node: a cycle). It is also the output's version counter, one object
+    # for both, unless the output had a counter already (then in ``shared``).
+    cdef object array
+    cdef int nr                      # which output
+    cdef long saved_at               # the counter's value when saved
+    cdef Version shared              # the output's own counter, or None: this object
+
+
+cdef enum:
+    MAX_DIMS = 8                     # outputs of up to MAX_DIMS dimensions keep their shape in C
+    INLINE_VERSIONS = 4              # versions of up to this many saved inputs kept in C
 
 
 cdef class Node:
-    cdef tuple edges                 # per input: (target, nr); a Node, a leaf or None
+    cdef tuple edges                 # per input: the Node or leaf its gradient goes to, or None
+    cdef tuple nrs                   # per input: which output of that Node; None if all are 0
     cdef object fn                   # the backward rule: fn(ns, grad, *saved) -> grads per input
     cdef tuple saved                 # what the rule reads: tensors, SavedOut, plain values
-    cdef tuple versions              # (Version, value, index into saved) of each saved tensor
-    cdef tuple metas                 # (shape, dtype) of each output: gradients are reduced to it
+    cdef long vers[INLINE_VERSIONS]  # versions of the saved input tensors when saved ...
+    cdef list more_vers              # ... and of any beyond the first INLINE_VERSIONS
+    cdef int n_out                   # number of outputs
+    cdef int ndim                    # output 0's number of dimensions; -1: see metas
+    cdef Py_ssize_t dims[MAX_DIMS]   # output 0's shape (gradients are reduced to it)
+    cdef object dtype                # output 0's dtype
+    cdef tuple metas                 # (shape, dtype) per output, when n_out > 1 or ndim < 0
     cdef list retained               # weak references to outputs that retain their grad
     cdef bint freed                  # saved values released by a backward pass
+    cdef bint holds_values           # saved includes tensors' values (else nothing to free)
     cdef bint tensor_args            # rule takes Tensors even without create_graph (Function)
     cdef str label                   # the operation's backward name, e.g. MulBackward
+    cdef long stamp                  # the backward pass that owns the three fields below
+    cdef int pending                 # its consumers that have not run yet in that pass
+    cdef object gbuf                 # the gradient arrived so far (a list if n_out > 1)
     cdef object __weakref__
+
+
+cdef class FastRule:
+    # A backward rule with a C entry point for the ordinary pass over ndarrays;
+    # calling it runs the general rule fn(ns, grad, *saved).
+    cdef object py                   # the general rule
+    cdef tuple run(self, Node n, object g)   # the gradients, or None to use the general rule
 
 
 cdef bint grad_enabled() noexcept nogil

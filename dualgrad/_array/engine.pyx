@@ -70,7 +70,7 @@ def configure(tensor_type, numpy_ns, tensor_ns):
 cdef TensorBase wrap(object array):
     """A new tensor over ``array`` (NumPy scalars become 0-d arrays)."""
     cdef TensorBase t = TensorType.__new__(TensorType)
-    t._a = array if type(array) is np.ndarray else np.asarray(array)
+    t._a = array if type(array) is cnp.ndarray else np.asarray(array)
     return t
 
 
@@ -99,7 +99,7 @@ cdef class Version:
         return self.value
 
 
-cdef class SavedOut:
+cdef class SavedOut(Version):
     """An operation's output saved for its backward rule: the values and which
     output they are, not the output Tensor (that would point back at the node)."""
 
@@ -213,7 +213,6 @@ cdef class TensorBase:
         In-place changes to either are seen by both, and by backward's checks."""
         cdef TensorBase t = wrap(self._a)
         t.ver = version_of(self)
-        t.base = self if self.base is None else self.base
         return t
 
     def detach_(self):
@@ -271,6 +270,16 @@ class AccumulateGrad:
         return f"<AccumulateGrad object at {id(self):#x}>"
 
 
+cdef class FastRule:
+    """A backward rule with a C fast path (see tensor.pyx.tp's row rules)."""
+
+    def __call__(self, *args):
+        return self.py(*args)
+
+    cdef tuple run(self, Node n, object g):
+        return None
+
+
 cdef class Node:
     """One recorded operation: a tensor's ``grad_fn``."""
 
@@ -281,51 +290,83 @@ cdef class Node:
     def next_functions(self):
         """((node, output index), ...) per input, as in PyTorch: a leaf appears as
         its AccumulateGrad, an input that needs no gradient as (None, 0)."""
-        return tuple((AccumulateGrad(t), 0) if isinstance(t, TensorBase) else (t, nr)
-                     for t, nr in self.edges)
+        return tuple((AccumulateGrad(t), 0) if isinstance(t, TensorBase) else (t, edge_nr(self, i))
+                     for i, t in enumerate(self.edges))
 
     def __repr__(self):
         return f"<{self.label} object at {id(self):#x}>"
 
 
+cdef inline int edge_nr(Node n, Py_ssize_t i):
+    return 0 if n.nrs is None else n.nrs[i]
+
+
 cdef Node new_node(str name, tuple inputs, object fn, tuple saved, tuple outputs):
     """A node for an operation on ``inputs`` (tensors or constants) with outputs
     ``outputs`` (tensors). ``saved`` holds input tensors, ``out(k)`` markers and
-    plain values; saved tensors get their versions recorded."""
+    plain values; the versions of saved tensors are recorded."""
     cdef Node n = Node.__new__(Node)
     cdef TensorBase t
-    cdef list edges = []
-    cdef list versions = None
-    cdef Py_ssize_t i
-    for x in inputs:
+    cdef SavedOut so
+    cdef Py_ssize_t i, k = len(inputs), j = 0
+    cdef list nrs = None
+    cdef list targets = [None] * k, filled = None
+    cdef cnp.ndarray a
+    for i in range(k):
+        x = inputs[i]
         if needs_grad(x):
             t = x
-            edges.append((t.node, t.nr) if t.node is not None else (t, 0))
-        else:
-            edges.append(NO_EDGE)
-    n.edges = tuple(edges)
+            if t.node is None:
+                targets[i] = t
+            else:
+                targets[i] = t.node
+                if t.nr:
+                    if nrs is None:
+                        nrs = [0] * k
+                    nrs[i] = t.nr
+    n.edges = tuple(targets)
+    n.nrs = None if nrs is None else tuple(nrs)
     n.label = name
     n.fn = fn
-    if saved:
-        saved_list = list(saved)
-        versions = []
-        for i, s in enumerate(saved_list):
-            if isinstance(s, TensorBase):
-                t = s
-                versions.append((version_of(t), t.ver.value, i))
-            elif type(s) is SavedOut:
-                t = outputs[(<SavedOut>s).nr]
-                saved_list[i] = SavedOut(t._a, (<SavedOut>s).nr)
-                versions.append((version_of(t), t.ver.value, i))
-        n.saved = tuple(saved_list)
-        n.versions = tuple(versions)
+    n.saved = saved
+    n.holds_values = False
+    for i in range(len(saved)):
+        s = saved[i]
+        if isinstance(s, TensorBase):
+            t = s
+            n.holds_values = True
+            if j < INLINE_VERSIONS:
+                n.vers[j] = 0 if t.ver is None else t.ver.value
+            else:
+                if n.more_vers is None:
+                    n.more_vers = []
+                n.more_vers.append(0 if t.ver is None else t.ver.value)
+            j += 1
+        elif type(s) is SavedOut:
+            n.holds_values = True
+            if filled is None:
+                filled = list(saved)
+            t = outputs[(<SavedOut>s).nr]
+            so = SavedOut(t._a, (<SavedOut>s).nr)
+            if t.ver is None:
+                t.ver = so
+            else:
+                so.shared = t.ver
+                so.saved_at = t.ver.value
+            filled[i] = so
+    if filled is not None:
+        n.saved = tuple(filled)
+    n.n_out = len(outputs)
+    a = (<TensorBase>outputs[0])._a
+    if n.n_out == 1 and a.ndim <= MAX_DIMS:
+        n.ndim = a.ndim
+        for i in range(n.ndim):
+            n.dims[i] = a.shape[i]
+        n.dtype = a.dtype
     else:
-        n.saved = ()
-    n.metas = tuple([((<TensorBase>t)._a.shape, (<TensorBase>t)._a.dtype) for t in outputs])
+        n.ndim = -1
+        n.metas = tuple([((<TensorBase>t)._a.shape, (<TensorBase>t)._a.dtype) for t in outputs])
     return n
-
-
-cdef tuple NO_EDGE = (None, 0)
 
 
 cdef TensorBase attach(TensorBase out, Node node, int nr):
@@ -336,7 +377,7 @@ cdef TensorBase attach(TensorBase out, Node node, int nr):
 
 cdef retain_on(Node node, TensorBase t):
     if node.retained is None:
-        node.retained = [None] * len(node.metas)
+        node.retained = [None] * node.n_out
     node.retained[t.nr] = weakref.ref(t)
 
 
@@ -365,6 +406,8 @@ def rebase(TensorBase t, TensorBase result):
     """Make ``t`` (changed in place to ``result``'s values) take ``result``'s
     place in the graph, as in-place operations do."""
     if result.node is not None:
+        if t.keep_grad and t.node is not None and t.node.retained is not None:
+            t.node.retained[t.nr] = None  # the grad retained is that of the new value
         t.node = result.node
         t.nr = result.nr
         if t.keep_grad:
@@ -381,11 +424,15 @@ def alias(TensorBase t):
     return a
 
 
-def keep_values(TensorBase a):
-    """If an in-place operation saved its operand ``a`` for backward, give ``a``
-    its own copy of the values before they are overwritten."""
-    if a.ver is not None:
-        a._a = a._a.copy()
+def keep_values(TensorBase a, TensorBase result):
+    """If the operation of an in-place change saved its operand ``a`` (an alias
+    of the tensor changed) for backward, give ``a`` its own copy of the values
+    before they are overwritten."""
+    if result.node is not None:
+        for s in result.node.saved:
+            if s is a:
+                a._a = a._a.copy()
+                return
 
 
 def bump_version(TensorBase t):
@@ -426,9 +473,40 @@ cdef bad_shape(got, shape, who, index):
                        f"{tuple(got)}, but expected a shape compatible with {tuple(shape)}")
 
 
-cdef object conform(object g, tuple meta, bint create, str who, Py_ssize_t index):
-    """A gradient reduced to the shape and dtype of what it is the gradient of."""
-    shape, dtype = meta
+cdef tuple meta_of(Node n, int nr):
+    """(shape, dtype) of output ``nr`` of ``n``."""
+    if n.ndim < 0:
+        return n.metas[nr]
+    return (tuple([n.dims[i] for i in range(n.ndim)]), n.dtype)
+
+
+cdef bint matches(cnp.ndarray g, object target, int nr):
+    """Whether ndarray ``g`` already has the shape and dtype of ``target``'s output."""
+    cdef Node n
+    cdef cnp.ndarray a
+    cdef int i
+    if type(target) is Node:
+        n = target
+        if n.ndim < 0:
+            shape, dtype = n.metas[nr]
+            return (<object>g).shape == shape and g.dtype == dtype
+        if cnp.PyArray_NDIM(g) != n.ndim:
+            return False
+        for i in range(n.ndim):
+            if cnp.PyArray_DIMS(g)[i] != n.dims[i]:
+                return False
+        return <object>cnp.PyArray_DESCR(g) is n.dtype or g.dtype == n.dtype
+    a = (<TensorBase>target)._a
+    return (<object>g).shape == (<object>a).shape and g.dtype == a.dtype
+
+
+cdef object conform(object g, object target, int nr, bint create, str who, Py_ssize_t index):
+    """A gradient reduced to the shape and dtype of what it is the gradient of:
+    output ``nr`` of a Node, or a leaf."""
+    if not create and type(g) is cnp.ndarray and matches(g, target, nr):
+        return g
+    shape, dtype = meta_of(target, nr) if type(target) is Node else (
+        (<TensorBase>target)._a.shape, (<TensorBase>target)._a.dtype)
     if create:
         if not isinstance(g, TensorBase):
             g = wrap(np.asarray(g))
@@ -440,17 +518,13 @@ cdef object conform(object g, tuple meta, bint create, str who, Py_ssize_t index
         return g
     if isinstance(g, TensorBase):
         g = (<TensorBase>g)._a
-    elif not isinstance(g, (np.ndarray, np.generic)):
+    elif not isinstance(g, (cnp.ndarray, np.generic)):
         g = np.asarray(g, dtype=dtype)
     if g.shape != shape:
         g = np.sum(g, axis=reduce_axes(g.shape, shape, who, index)).reshape(shape)
     if g.dtype != dtype:
         g = g.astype(dtype)
     return g
-
-
-cdef tuple leaf_meta(TensorBase t):
-    return (t._a.shape, t._a.dtype)
 
 
 cdef object add_grads(object a, object b):
@@ -509,13 +583,26 @@ cdef freed_error(Node n):
 
 
 cdef check_versions(Node n):
-    for ver, value, i in n.versions:
-        if (<Version>ver).value != value:
+    cdef Py_ssize_t i, j = 0
+    cdef long now, then
+    for i in range(len(n.saved)):
+        s = n.saved[i]
+        if isinstance(s, TensorBase):
+            now = 0 if (<TensorBase>s).ver is None else (<TensorBase>s).ver.value
+            then = n.vers[j] if j < INLINE_VERSIONS else n.more_vers[j - INLINE_VERSIONS]
+            j += 1
+        elif type(s) is SavedOut:
+            then = (<SavedOut>s).saved_at
+            now = (<SavedOut>s).value if (<SavedOut>s).shared is None else (
+                (<SavedOut>s).shared.value)
+        else:
+            continue
+        if now != then:
             raise RuntimeError(
                 f"one of the tensors needed for gradient computation has been modified by "
-                f"an in-place operation: saved value {i} of {n.label} is at version "
-                f"{(<Version>ver).value}, expected version {value}. Make that change out of "
-                f"place, or change a clone() of the tensor instead.")
+                f"an in-place operation: saved value {i} of {n.label} is at version {now}, "
+                f"expected version {then}. Make that change out of place, or change a "
+                f"clone() of the tensor instead.")
 
 
 # The profiler (dualgrad.autograd.profiler) while one is active: a callback
@@ -544,14 +631,21 @@ cdef tuple call_rule(Node n, object gs, bint create):
 cdef tuple run_rule(Node n, object gs, bint create):
     """Run n's backward rule on the gradients of its outputs."""
     cdef bint tensors = create or n.tensor_args
+    cdef tuple fast
+    if not tensors and isinstance(n.fn, FastRule):
+        if n.freed:
+            raise freed_error(n)
+        check_versions(n)
+        fast = (<FastRule>n.fn).run(n, gs)
+        if fast is not None:
+            return fast
     if tensors and not create:
         gs = [wrap(g) for g in gs] if type(gs) is list else wrap(gs)
     cdef list args = [TENSOR_NS if tensors else NUMPY_NS, gs]
     cdef SavedOut so
     if n.freed:
         raise freed_error(n)
-    if n.versions:
-        check_versions(n)
+    check_versions(n)
     for s in n.saved:
         if isinstance(s, TensorBase):
             args.append(s if tensors else (<TensorBase>s)._a)
@@ -578,6 +672,14 @@ cdef tuple run_rule(Node n, object gs, bint create):
     return res
 
 
+# Each backward pass keeps its per-node state (consumers pending, gradient so
+# far) in the nodes themselves, stamped with the pass's number: no dict lookups
+# on the hot path. A pass started inside another (a Function's backward calling
+# autograd.grad) borrows the nodes they share and restores them when done.
+cdef long last_pass = 0
+cdef list active_passes = []
+
+
 def run_backward(tuple outputs, tuple grads, bint keep_graph, bint create_graph,
                  tuple inputs=None, bint allow_unused=False, bint accumulate_grads=True):
     """The backward pass from ``outputs`` with output gradients ``grads``.
@@ -586,19 +688,16 @@ def run_backward(tuple outputs, tuple grads, bint keep_graph, bint create_graph,
     leaves (all of them, or only ``inputs``); without it (``autograd.grad``)
     the gradients of ``inputs`` are returned and no ``.grad`` changes.
     """
+    global last_pass
     cdef Py_ssize_t i
     cdef TensorBase t
-    cdef Node n
-    cdef dict deps = {}          # target -> consumers not yet run
-    cdef dict buffers = {}       # target -> gradient (Node with several outputs: a list)
-    cdef list stack = [], ready = []
+    cdef list roots = []
     cdef dict captured = None    # autograd.grad: key -> gradient
     cdef dict capture_keys = None
-    cdef dict needed = None
+    cdef Pass p
 
     if len(grads) != len(outputs):
         raise RuntimeError(f"got {len(grads)} gradients for {len(outputs)} outputs")
-    roots = []
     for i in range(len(outputs)):
         if not isinstance(outputs[i], TensorBase):
             raise TypeError(f"outputs must be tensors, not {type(outputs[i]).__name__}")
@@ -608,7 +707,7 @@ def run_backward(tuple outputs, tuple grads, bint keep_graph, bint create_graph,
                 f"element {i} of tensors does not require grad and does not have a grad_fn: "
                 f"nothing it depends on requires grad. Create the inputs with "
                 f"requires_grad=True, and compute outside no_grad().")
-        roots.append(((t.node, t.nr) if t.node is not None else (t, 0),
+        roots.append((t.node if t.node is not None else t, t.nr,
                       root_grad(t, grads[i], i, create_graph)))
 
     if inputs is not None:
@@ -623,74 +722,16 @@ def run_backward(tuple outputs, tuple grads, bint keep_graph, bint create_graph,
             capture_keys.setdefault(t if t.node is None else (t.node, t.nr), []).append(i)
         captured = {}
 
-    # Count each target's consumers (edges from nodes of the graph).
-    for (target, nr), g in roots:
-        if target not in deps:
-            deps[target] = 0
-            stack.append(target)
-    while stack:
-        x = stack.pop()
-        if type(x) is Node:
-            for c, _ in (<Node>x).edges:
-                if c is None:
-                    continue
-                if c in deps:
-                    deps[c] += 1
-                else:
-                    deps[c] = 1
-                    stack.append(c)
+    last_pass += 1
+    p = Pass(last_pass)
+    active_passes.append(p.id)
+    try:
+        p.run(roots, keep_graph, create_graph, capture_keys, captured, accumulate_grads)
+    finally:
+        active_passes.remove(p.id)
+        p.release()
 
-    if capture_keys is not None:
-        needed = find_needed(deps, capture_keys)
-
-    for (target, nr), g in roots:
-        deposit(buffers, target, nr, g, create_graph)
-    for target in deps:
-        if deps[target] == 0:
-            ready.append(target)
-
-    while ready:
-        x = ready.pop()
-        gs = buffers.pop(x, None)
-        if type(x) is not Node:
-            t = x
-            if gs is None:
-                continue
-            if capture_keys is not None:
-                if t in capture_keys:
-                    captured[t] = gs
-            elif accumulate_grads and t.leaf_grad:
-                accumulate(t, gs, create_graph)
-            continue
-        n = x
-        if gs is not None and type(gs) is list:
-            gs = materialize(n, gs, create_graph)
-        if gs is not None:
-            if capture_keys is not None:
-                for nr in range(len(n.metas)):
-                    if (n, nr) in capture_keys:
-                        captured[(n, nr)] = gs[nr] if type(gs) is list else gs
-            elif n.retained is not None and accumulate_grads:
-                keep_retained(n, gs, create_graph)
-        run = gs is not None and (needed is None or needed[n])
-        if run:
-            res = call_rule(n, gs, create_graph)
-            if not keep_graph and n.saved:
-                n.saved = ()
-                n.freed = True
-        for i in range(len(n.edges)):
-            c, nr = n.edges[i]
-            if c is None:
-                continue
-            if run and res[i] is not None:
-                g = conform(res[i], (<Node>c).metas[nr] if type(c) is Node else leaf_meta(c),
-                            create_graph, n.label, i)
-                deposit(buffers, c, nr, g, create_graph)
-            deps[c] -= 1
-            if deps[c] == 0 and (needed is None or needed[c]):
-                ready.append(c)
-
-    if inputs is None:
+    if accumulate_grads:
         return None
     result = []
     for i in range(len(inputs)):
@@ -707,27 +748,158 @@ def run_backward(tuple outputs, tuple grads, bint keep_graph, bint create_graph,
         elif create_graph:
             result.append(g)
         else:
-            result.append(wrap(g if type(g) is np.ndarray else np.asarray(g)))
+            result.append(wrap(g if type(g) is cnp.ndarray else np.asarray(g)))
     return tuple(result)
 
 
-cdef deposit(dict buffers, object target, int nr, object g, bint create):
-    """Add gradient ``g`` for output ``nr`` of ``target`` to what has arrived."""
-    cdef list slots
-    if type(target) is Node and len((<Node>target).metas) > 1:
-        slots = buffers.get(target)
-        if slots is None:
-            slots = buffers[target] = [None] * len((<Node>target).metas)
-        slots[nr] = add_grads(slots[nr], g)
-    else:
-        buffers[target] = add_grads(buffers.get(target), g)
+cdef class Pass:
+    """The state of one backward pass."""
+
+    cdef long id
+    cdef list nodes              # the nodes it stamped
+    cdef list borrowed           # (node, stamp, pending, gbuf) of nodes an outer pass owns
+    cdef dict leaf_pending       # leaf -> consumers not yet run
+    cdef dict leaf_grads         # leaf -> gradient so far
+
+    def __cinit__(self, long id):
+        self.id = id
+        self.nodes = []
+        self.leaf_pending = {}
+        self.leaf_grads = {}
+
+    cdef bint visit(self, object x) except -1:
+        """Count one more consumer of ``x``; True the first time ``x`` is seen."""
+        cdef Node n
+        if type(x) is Node:
+            n = x
+            if n.stamp == self.id:
+                n.pending += 1
+                return False
+            if n.stamp in active_passes:
+                if self.borrowed is None:
+                    self.borrowed = []
+                self.borrowed.append((n, n.stamp, n.pending, n.gbuf))
+            n.stamp = self.id
+            n.pending = 1
+            n.gbuf = None
+            self.nodes.append(n)
+            return True
+        if x in self.leaf_pending:
+            self.leaf_pending[x] += 1
+            return False
+        self.leaf_pending[x] = 1
+        return True
+
+    cdef int done(self, object x) except -1:
+        """One consumer of ``x`` has run; returns how many are left."""
+        cdef Node n
+        if type(x) is Node:
+            n = x
+            n.pending -= 1
+            return n.pending
+        left = self.leaf_pending[x] - 1
+        self.leaf_pending[x] = left
+        return left
+
+    cdef deposit(self, object x, int nr, object g):
+        """Add gradient ``g`` for output ``nr`` of ``x`` to what has arrived."""
+        cdef Node n
+        if type(x) is Node:
+            n = x
+            if n.n_out > 1:
+                if n.gbuf is None:
+                    n.gbuf = [None] * n.n_out
+                n.gbuf[nr] = add_grads(n.gbuf[nr], g)
+            else:
+                n.gbuf = add_grads(n.gbuf, g)
+        else:
+            self.leaf_grads[x] = add_grads(self.leaf_grads.get(x), g)
+
+    cdef run(self, list roots, bint keep_graph, bint create, dict capture_keys,
+             dict captured, bint accumulate_grads):
+        cdef list stack = [], ready = []
+        cdef dict needed = None
+        cdef Node n
+        cdef TensorBase t
+        cdef Py_ssize_t i
+        # Count each target's consumers (edges from nodes of the graph); the
+        # roots count one each, settled when their gradients are deposited.
+        for x, nr, g in roots:
+            if self.visit(x):
+                stack.append(x)
+        while stack:
+            x = stack.pop()
+            if type(x) is Node:
+                for c in (<Node>x).edges:
+                    if c is not None and self.visit(c):
+                        stack.append(c)
+        if capture_keys is not None:
+            needed = find_needed(self.nodes, self.leaf_pending, capture_keys)
+        for x, nr, g in roots:
+            self.deposit(x, nr, g)
+            if self.done(x) == 0:
+                ready.append(x)
+
+        while ready:
+            x = ready.pop()
+            if type(x) is not Node:
+                t = x
+                gs = self.leaf_grads.pop(t, None)
+                if gs is None:
+                    continue
+                if capture_keys is not None:
+                    if t in capture_keys:
+                        if accumulate_grads:
+                            accumulate(t, gs, create)
+                        else:
+                            captured[t] = gs
+                elif accumulate_grads and t.leaf_grad:
+                    accumulate(t, gs, create)
+                continue
+            n = x
+            gs = n.gbuf
+            n.gbuf = None
+            if gs is not None and type(gs) is list:
+                gs = materialize(n, gs, create)
+            if gs is not None:
+                if capture_keys is not None and not accumulate_grads:
+                    for nr in range(n.n_out):
+                        if (n, nr) in capture_keys:
+                            captured[(n, nr)] = gs[nr] if type(gs) is list else gs
+                elif n.retained is not None and accumulate_grads:
+                    keep_retained(n, gs, create)
+            run = gs is not None and (needed is None or needed[n])
+            if run:
+                res = call_rule(n, gs, create)
+                if not keep_graph and n.holds_values:
+                    n.saved = ()
+                    n.freed = True
+            for i in range(len(n.edges)):
+                c = n.edges[i]
+                if c is None:
+                    continue
+                if run and res[i] is not None:
+                    self.deposit(c, edge_nr(n, i), conform(res[i], c, edge_nr(n, i), create,
+                                                          n.label, i))
+                if self.done(c) == 0 and (needed is None or needed[c]):
+                    ready.append(c)
+
+    cdef release(self):
+        """Drop gradients left in nodes (of parts not run) and give back borrowed nodes."""
+        cdef Node n
+        for n in self.nodes:
+            if n.stamp == self.id:
+                n.gbuf = None
+        if self.borrowed is not None:
+            for n, stamp, pending, gbuf in reversed(self.borrowed):
+                n.stamp, n.pending, n.gbuf = stamp, pending, gbuf
 
 
 cdef list materialize(Node n, list gs, bint create):
     """Zeros for the outputs of a multi-output node that received no gradient."""
     for k in range(len(gs)):
         if gs[k] is None:
-            shape, dtype = n.metas[k]
+            shape, dtype = meta_of(n, k)
             z = np.zeros(shape, dtype=dtype)
             gs[k] = wrap(z) if create else z
     return gs
@@ -743,40 +915,37 @@ cdef keep_retained(Node n, object gs, bint create):
             accumulate(t, gs[k] if type(gs) is list else gs, create)
 
 
-cdef dict find_needed(dict deps, dict capture_keys):
+cdef dict find_needed(list nodes, dict leaves, dict capture_keys):
     """For autograd.grad: which targets lie on a path to a requested input, found
     by an iterative post-order walk (no recursion)."""
     cdef dict needed = {}
     cdef list stack
     cdef Node n
     cdef Py_ssize_t i
-    for root in deps:
+    for leaf in leaves:
+        needed[leaf] = leaf in capture_keys
+    for root in nodes:
         if root in needed:
             continue
         stack = [[root, 0]]
         while stack:
             top = stack[len(stack) - 1]  # (wraparound is off: no negative indices)
-            x = top[0]
-            if type(x) is not Node:
-                needed[x] = x in capture_keys
-                stack.pop()
-                continue
-            n = x
+            n = top[0]
             i = top[1]
             if i < len(n.edges):
                 top[1] = i + 1
-                c = n.edges[i][0]
+                c = n.edges[i]
                 if c is not None and c not in needed:
                     stack.append([c, 0])
                 continue
             stack.pop()
             hit = False
-            for c, _ in n.edges:
+            for c in n.edges:
                 if c is not None and needed[c]:
                     hit = True
                     break
             if not hit:
-                for nr in range(len(n.metas)):
+                for nr in range(n.n_out):
                     if (n, nr) in capture_keys:
                         hit = True
                         break

@@ -22,10 +22,12 @@ import numpy as np
 from dualgrad._array import engine
 from dualgrad._array import tensor as _tensor
 from dualgrad._array.engine import (TensorBase, alias, bump_version, is_grad_enabled,
-                                    keep_values, out as OUT, rebase, record, share_version)
+                                    keep_values, rebase, record, share_version)
 from dualgrad._array.tensor import ROW_FUNCTIONS, Tensor, apply_row
 from dualgrad._rules.table import BY_NAME, RULES
 from dualgrad._scalar.ufuncs import UFUNC_OPS, VALUE_UFUNCS
+
+OUT = engine.out(0)  # in ``saved``: the operation's output (its values, not the Tensor)
 
 # ---------------------------------------------------------------------------
 # dtypes
@@ -309,8 +311,11 @@ class NumpyNS:
 
     @staticmethod
     def put_diagonal(g, shape, offset, a1, a2):
-        z = np.zeros(shape, dtype=g.dtype)
-        np.einsum(_diag_subscripts(len(shape), a1, a2), _offset_view(z, offset, a1, a2))[...] = g
+        z = np.zeros(shape, dtype=np.result_type(g))
+        # np.diagonal puts the diagonal last, after the other axes in order.
+        zt = np.moveaxis(z, (a1, a2), (-2, -1))
+        i = np.arange(np.shape(g)[-1])
+        zt[..., i + builtins.max(-offset, 0), i + builtins.max(offset, 0)] = g
         return z
 
 
@@ -385,9 +390,9 @@ def _prod(x, axis=None, keepdims=False):
 def _prod_bwd(ns, g, x, ans, axis, keepdims):
     if axis is not None and not keepdims and np.ndim(x):
         g, ans = ns.expand_dims(g, axis), ns.expand_dims(ans, axis)
-    if ns is N and not np.all(x != 0):
-        # Zeros: the product of the other elements, by exclusive products.
-        return g * _prod_others(x, axis)
+    if not np.all(_arr(x) != 0):
+        # Zeros: the product of the other elements, not ans / x.
+        return g * (_prod_others(x, axis) if ns is N else _prod_others_recorded(x, axis))
     return g * ans / x
 
 
@@ -400,6 +405,29 @@ def _prod_others(x, axis):
         [flat[..., 1:], np.ones_like(flat[..., :1])], -1), -1), -1), -1)
     return np.moveaxis((left * right).reshape(moved.shape), list(range(-len(axes), 0)),
                        list(axes))
+
+
+def _prod_others_recorded(x, axis):
+    """``_prod_others`` with tensor operations (prefix and suffix products along
+    the reduced axes), so that it is differentiated again under create_graph."""
+    nd = x._a.ndim
+    axes = list(range(nd)) if axis is None else list(axis)
+    moved = _transpose(x, [i for i in range(nd) if i not in axes] + axes)
+    lead = moved._a.shape[:nd - len(axes)]
+    flat = _reshape(moved, lead + (-1,))
+    m = flat._a.shape[-1]
+    cols = [getitem(flat, (Ellipsis, k)) for k in range(m)]
+    prefix, suffix = [None] * m, [None] * m
+    for k in range(1, m):
+        prefix[k] = cols[k - 1] if k == 1 else prefix[k - 1] * cols[k - 1]
+    for k in range(m - 2, -1, -1):
+        suffix[k] = cols[k + 1] if k == m - 2 else suffix[k + 1] * cols[k + 1]
+    ones = np.ones(lead, dtype=x._a.dtype)
+    others = [p * q if p is not None and q is not None else (p if p is not None else (
+        q if q is not None else engine_wrap(ones))) for p, q in zip(prefix, suffix)]
+    out = _reshape(stack(others, -1), moved._a.shape)
+    order = [i for i in range(nd) if i not in axes] + axes
+    return _transpose(out, tuple(np.argsort(order)))
 
 
 def _extreme(x, axis, keepdims, fn, name):
@@ -578,24 +606,6 @@ def _tri_bwd(ns, g, k, lower):
     return ns.tril(g, k) if lower else ns.triu(g, k)
 
 
-def _diag_subscripts(ndim, a1, a2):
-    letters = "abcdefghijklmnopqrstuvwxyz"[:ndim]
-    rest = "".join(c for i, c in enumerate(letters) if i not in (a1, a2))
-    s = list(letters)
-    s[a2] = s[a1]
-    return "".join(s) + "->" + rest + letters[a1]
-
-
-def _offset_view(z, offset, a1, a2):
-    """The part of ``z`` whose main diagonal (a1, a2) is z's diagonal ``offset``."""
-    index = [slice(None)] * z.ndim
-    if offset >= 0:
-        index[a2] = slice(offset, None)
-    else:
-        index[a1] = slice(-offset, None)
-    return z[tuple(index)]
-
-
 def _diagonal(x, offset=0, a1=0, a2=1):
     a = x._a
     a1, a2 = _axis((a1, a2), a.ndim)
@@ -720,15 +730,14 @@ def _check_inplace(t, name):
 def inplace(t, fn, *args, name=None):
     """Apply ``fn(t, *args)`` to ``t`` in place: the values are written into t's
     memory, its version counter moves, and t takes the result's place in the graph."""
-    name = name or getattr(fn, "__name__", "in-place operation").replace("binary_fn_", "").replace(
-        "unary_fn_", "") + "_"
+    name = name or getattr(fn, "__name__", "in-place operation") + "_"
     _check_inplace(t, name)
     old = alias(t)
     res = fn(old, *args)
     if res._a.shape != t._a.shape:
         raise RuntimeError(f"{name}: the result has shape {res._a.shape}, which can't be "
                            f"written into a tensor of shape {t._a.shape}")
-    keep_values(old)
+    keep_values(old, res)
     try:
         np.copyto(t._a, res._a, casting="same_kind")
     except TypeError:
@@ -796,10 +805,17 @@ def clamp(input, min=None, max=None):
     """Values limited to [min, max]; the gradient is 1 inside, 0 outside."""
     x = _ten(input)
     a = x._a
-    lo = -np.inf if min is None else _arr(min)
-    hi = np.inf if max is None else _arr(max)
     if min is None and max is None:
         raise RuntimeError("clamp: at least one of min and max must be given")
+    if isinstance(min, TensorBase) or isinstance(max, TensorBase):
+        # Tensor bounds get the gradient where they bind, as in PyTorch.
+        if min is not None:
+            x = _where(a < _arr(min), min, x)
+        if max is not None:
+            x = _where(x._a > _arr(max), max, x)
+        return x
+    lo = -np.inf if min is None else _arr(min)
+    hi = np.inf if max is None else _arr(max)
     inside = (a >= lo) & (a <= hi)
     out = np.minimum(np.maximum(a, lo), hi).astype(a.dtype, copy=False)
     return record(out, (x,), "ClampBackward", _mask_bwd, (inside,))
@@ -1121,7 +1137,7 @@ def _cholesky_bwd(ns, g, L):
     P = ns.matmul(ns.swapaxes(L, -1, -2), g)
     P = ns.tril(P, 0) - 0.5 * P * np.eye(n)
     Lt = ns.swapaxes(L, -1, -2)
-    S = ns.swapaxes(ns.solve(L, ns.swapaxes(ns.solve(Lt, P), -1, -2)), -1, -2)
+    S = ns.swapaxes(ns.solve(Lt, ns.swapaxes(ns.solve(Lt, P), -1, -2)), -1, -2)
     return 0.5 * (S + ns.swapaxes(S, -1, -2))
 
 
@@ -1658,6 +1674,10 @@ def tensor_repr(x):
 # NumPy interop: ufuncs and functions applied to Tensors are recorded.
 
 _MATMUL = np.matmul
+# Ufuncs of values only (masks, tests): their results carry no gradient.
+_LOGICAL_UFUNCS = frozenset((np.logical_and, np.logical_or, np.logical_not, np.logical_xor,
+                             np.bitwise_and, np.bitwise_or, np.bitwise_xor, np.invert,
+                             np.isnan, np.isinf, np.isfinite, np.signbit))
 
 
 def array_ufunc(ufunc, method, inputs, kwargs):
@@ -1675,8 +1695,7 @@ def array_ufunc(ufunc, method, inputs, kwargs):
             return apply_row(op, inputs)
         if ufunc is _MATMUL:
             return matmul(*inputs)
-        if ufunc in VALUE_UFUNCS or ufunc in (np.logical_and, np.logical_or, np.logical_not,
-                                              np.logical_xor, np.isnan, np.isinf, np.isfinite):
+        if ufunc in VALUE_UFUNCS or ufunc in _LOGICAL_UFUNCS:
             return engine_wrap(ufunc(*[_arr(a) for a in inputs]))
     elif method == "reduce" and len(inputs) == 1:
         axis = kwargs.get("axis", 0)

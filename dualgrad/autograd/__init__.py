@@ -8,7 +8,8 @@ from dualgrad.autograd.function import Function, FunctionCtx
 from dualgrad.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 
 __all__ = ["backward", "grad", "Function", "FunctionCtx", "no_grad", "enable_grad",
-           "set_grad_enabled", "is_grad_enabled", "gradcheck", "gradgradcheck", "functional",
+           "set_grad_enabled", "is_grad_enabled", "gradcheck", "gradgradcheck", "GradcheckError",
+           "functional",
            "profiler"]
 
 
@@ -62,4 +63,4 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 
 from dualgrad.autograd import functional, profiler  # noqa: E402
-from dualgrad.autograd.gradcheck import gradcheck, gradgradcheck  # noqa: E402
+from dualgrad.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402

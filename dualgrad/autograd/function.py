@@ -1,8 +1,7 @@
 """Custom differentiable operations: ``Function`` with ``forward``/``backward``
 static methods and a ``ctx``, as ``torch.autograd.Function``."""
 
-from dualgrad._array.engine import (TensorBase, alias, bump_version, is_grad_enabled, out,
-                                    rebase, record)
+from dualgrad._array.engine import TensorBase, bump_version, is_grad_enabled, out, rebase, record
 from dualgrad.autograd.grad_mode import no_grad
 
 __all__ = ["Function", "FunctionCtx"]
@@ -106,6 +105,8 @@ class Function:
                 final.append(o)
             else:
                 final.append(m)
+        # The rule keeps ctx: drop its references to outputs (cycles otherwise).
+        ctx.dirty = ctx.non_differentiable = ()
         return final[0] if single else tuple(final)
 
 
