@@ -1641,18 +1641,29 @@ def deepcopy(x, memo):
 # repr, as PyTorch
 
 def _format(a):
-    if a.dtype.kind == "f" and a.size:
-        finite = a[np.isfinite(a)].astype(np.float64)
-        if finite.size and np.all(finite == np.round(finite)) and np.max(np.abs(finite)) < 1e8:
-            fmt = {"float_kind": lambda v: f"{v:.0f}." if np.isfinite(v) else str(v)}
-        elif finite.size and (np.max(np.abs(finite)) >= 1e8 or 0 < np.min(
-                np.abs(finite[finite != 0]), initial=np.inf) < 1e-4):
-            fmt = {"float_kind": lambda v: f"{v:.4e}"}
-        else:
-            fmt = {"float_kind": lambda v: f"{v:.4f}"}
-        return np.array2string(a, separator=", ", formatter=fmt, prefix="tensor(",
-                               threshold=1000, edgeitems=3)
-    return np.array2string(a, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3)
+    """The values as PyTorch prints them: ``2.`` for whole numbers, else four
+    decimals (or scientific notation for very large or small magnitudes),
+    right-aligned to one width."""
+    if a.dtype.kind != "f" or not a.size:
+        return np.array2string(a, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3)
+    finite = a[np.isfinite(a)].astype(np.float64)
+    big = finite.size and np.max(np.abs(finite)) >= 1e8
+    tiny = finite.size and 0 < np.min(np.abs(finite[finite != 0]), initial=np.inf) < 1e-4
+    if finite.size and not big and np.all(finite == np.round(finite)):
+        def fmt(v):
+            return f"{v:.0f}." if np.isfinite(v) else str(v)
+    elif big or tiny:
+        def fmt(v):
+            return f"{v:.4e}" if np.isfinite(v) else str(v)
+    else:
+        def fmt(v):
+            return f"{v:.4f}" if np.isfinite(v) else str(v)
+    # The widest strings are those of the extremes (and of nan/inf).
+    probes = list(finite[[np.argmin(finite), np.argmax(finite)]]) if finite.size else []
+    probes += [v for v in (np.nan, np.inf, -np.inf) if np.any(np.isnan(a) if v != v else a == v)]
+    width = builtins.max(len(fmt(v)) for v in probes)
+    return np.array2string(a, separator=", ", formatter={"float_kind": lambda v: fmt(v).rjust(
+        width)}, prefix="tensor(", threshold=1000, edgeitems=3)
 
 
 def tensor_repr(x):

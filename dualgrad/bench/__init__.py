@@ -3,7 +3,11 @@
 Variants are timed interleaved (round after round, each variant once per round)
 so that a noisy neighbour slows all of them alike; the tables report medians
 over rounds and ratios between medians of the same run. Variants slower than
-a second per call get at most three rounds.
+a second per call get at most three rounds, and a workload may cap its rounds
+(workload A at n = 1000000 takes five).
+
+Workload A prints one table per n, like R, with its targets below it, then a
+summary with one column per n; the tiny op prints nanoseconds per operation.
 """
 
 import argparse
@@ -75,21 +79,120 @@ def _fmt_time(t):
     return f"{t / 1e-9:8.2f} ns"
 
 
+def _short(name):
+    return name.removeprefix("gradient, ")
+
+
+def targets(workload, times):
+    """[{ratio, value, at_most, met}] for the workload's targets (value None: not measured)."""
+    out = []
+    for num, den, limit in workload.targets:
+        value = (times[num] / times[den]
+                 if times.get(num) is not None and times.get(den) is not None else None)
+        out.append({"ratio": f"{_short(num)} / {_short(den)}", "value": value, "at_most": limit,
+                    "met": None if value is None else value <= limit})
+    return out
+
+
+def _target_cell(t):
+    if t["value"] is None:
+        return f"n/a (<= {t['at_most']:g})"
+    return f"{t['value']:.2f}x (<= {t['at_most']:g}) " + ("met" if t["met"] else "MISSED")
+
+
+def ratios(workload, times):
+    """Each variant's median / the baseline's, and dualgrad's / each peer's."""
+    base, ours = times[workload.baseline], times[workload.reference]
+    return {f"/ {workload.baseline}": {name: t / base for name, t in times.items() if t is not None},
+            "dualgrad / peer": {name: ours / t for name, t in times.items()
+                                if t is not None and _is_peer(name)}}
+
+
+def _is_peer(name):
+    return "dualgrad" not in name and not name.startswith("f on")
+
+
 def table(workload, times, first):
+    if workload.ops_per_call:
+        return per_op_table(workload, times)
     base, ours = times[workload.baseline], times[workload.reference]
     width = max(len(name) for name in times) + 2
+    heading = f"/ {workload.baseline_label}"
     lines = [f"Workload {workload.name}: {workload.description}",
-             f"{'variant':{width}s} {'median/call':>12s} {'/ f on floats':>14s} {'dualgrad faster':>16s}"]
+             f"{'variant':{width}s} {'median/call':>12s} {heading:>14s} {'dualgrad faster':>16s}"]
     for name, t in times.items():
         if t is None:
             lines.append(f"{name:{width}s} {'skipped (not installed)':>44s}")
             continue
-        peer = "dualgrad" not in name and not name.startswith("f on")
-        speedup = f"{t / ours:15.1f}x" if peer else ""
+        speedup = f"{t / ours:15.1f}x" if _is_peer(name) else ""
         lines.append(f"{name:{width}s} {_fmt_time(t):>12s} {t / base:13.2f}x {speedup:>16s}")
     for name, t in times.items():
         if t is not None and "jit" in name:
             lines.append(f"  ({name}: compilation, excluded above, {first[name]:.2f} s)")
+    for t in targets(workload, times):
+        lines.append(f"  target: {t['ratio']} {_target_cell(t)}")
+    return "\n".join(lines)
+
+
+def summary_table(group, entries):
+    """One column per size: each variant's ratio to the baseline, dualgrad's to each
+    peer, and the targets. entries: [(workload, times)] of one group."""
+    first_wl = entries[0][0]
+    rows = {}                               # label -> {n: cell}
+    for workload, times in entries:
+        r = ratios(workload, times)
+        for name, v in r[f"/ {workload.baseline}"].items():
+            if name != workload.baseline:
+                rows.setdefault(f"{_short(name)} / {workload.baseline_label}", {})[workload.size] = f"{v:.2f}x"
+        for name in times:
+            if _is_peer(name):
+                v = r["dualgrad / peer"].get(name)
+                rows.setdefault(f"dualgrad / {_short(name)}", {})[workload.size] = (
+                    "skipped" if v is None else f"{v:.2f}x")
+        for t in targets(workload, times):
+            rows.setdefault(f"target: {t['ratio']}", {})[workload.size] = _target_cell(t)
+    sizes = [wl.size for wl, _ in entries]
+    width = max(len(label) for label in rows) + 2
+    cell = max(24, max(len(c) for cells in rows.values() for c in cells.values()) + 2)
+    lines = [f"Workload {group}, every n: ratios of medians (dualgrad = {_short(first_wl.reference)}; "
+             "below 1 means dualgrad takes less time)",
+             f"{'ratio':{width}s}" + "".join(f"{'n=' + str(n):>{cell}s}" for n in sizes)]
+    for label, cells in rows.items():
+        lines.append(f"{label:{width}s}" + "".join(f"{cells.get(n, ''):>{cell}s}" for n in sizes))
+    return "\n".join(lines)
+
+
+def per_op(workload, times):
+    """Seconds per operation of each variant (None where not installed)."""
+    return {name: (None if t is None else t / workload.ops_per_call[name])
+            for name, t in times.items()}
+
+
+def per_op_table(workload, times):
+    """Rows: modes; columns: dualgrad, each peer and the peer's time over dualgrad's.
+    Variant names are "<mode>, <library>"; the baseline is a footnote."""
+    per = per_op(workload, times)
+    modes, libraries = {}, []
+    for name in times:
+        if name == workload.baseline:
+            continue
+        mode, library = name.rsplit(", ", 1)
+        modes.setdefault(mode, {})[library] = per[name]
+        if library not in libraries:
+            libraries.append(library)
+    peers = [lib for lib in libraries if lib != "dualgrad"]
+    width = max(len(m) for m in modes) + 2
+    cols = ["dualgrad"] + peers + [f"{p} / dualgrad" for p in peers]
+    lines = [f"Tiny op: {workload.description} (median time per product)",
+             f"{'mode':{width}s}" + "".join(f"{c:>18s}" for c in cols)]
+    for mode, libs in modes.items():
+        cells = [_fmt_time(libs["dualgrad"])]
+        for p in peers:
+            cells.append("skipped" if libs.get(p) is None else _fmt_time(libs[p]))
+        for p in peers:
+            cells.append("" if libs.get(p) is None else f"{libs[p] / libs['dualgrad']:.1f}x")
+        lines.append(f"{mode:{width}s}" + "".join(f"{c:>18s}" for c in cells))
+    lines.append(f"  ({workload.baseline}: {_fmt_time(per[workload.baseline]).strip()} per product)")
     return "\n".join(lines)
 
 
@@ -112,18 +215,40 @@ def main(argv=None):
     size = sys.getsizeof(Dual(0.3, 1.0))
     print(f"sys.getsizeof of a one-direction Dual: {size} bytes")
     report = {"environment": env, "rounds": rounds, "dual_sizeof_bytes": size, "workloads": {}}
+    group = []                              # (workload, times) of the group being printed
+
+    def end_group():
+        if group:
+            print()
+            print(summary_table(group[0][0].group, group), flush=True)
+            group.clear()
+
     for workload in _workloads.workloads(quick=args.quick):
+        if group and workload.group != group[0][0].group:
+            end_group()
         log(f"workload {workload.name}: checking every variant against the analytic answer")
         for name, v in workload.variants.items():
             if v is None:
                 log(f"  {name}: skipped, not installed")
         results, first = first_calls(workload)
         workload.check(results)
-        times = measure(workload, first, rounds, sample, log)
+        del results                         # (workload A at n = 1000000: 8 MB each)
+        n_rounds = min(rounds, workload.max_rounds or rounds)
+        times = measure(workload, first, n_rounds, sample, log)
         print()
         print(table(workload, times, first), flush=True)
-        report["workloads"][workload.name] = {"seconds_per_call": times,
-                                              "first_call_seconds": first}
+        entry = {"seconds_per_call": times, "first_call_seconds": first, "rounds": n_rounds,
+                 "ratios": ratios(workload, times)}
+        if workload.targets:
+            entry["targets"] = targets(workload, times)
+        if workload.ops_per_call:
+            entry["ops_per_call"] = workload.ops_per_call
+            entry["ns_per_op"] = {name: (None if t is None else t * 1e9)
+                                  for name, t in per_op(workload, times).items()}
+        report["workloads"][workload.name] = entry
+        if workload.group:
+            group.append((workload, times))
+    end_group()
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=2)

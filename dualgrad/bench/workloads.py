@@ -12,6 +12,37 @@ Workload R (scalar reverse mode), the chained Rosenbrock function of a Python
 list of n floats, timed on floats, as a gradient and as a Hessian-vector product::
 
     f(x) = sum over i < n-1 of 100*(x[i+1] - x[i]**2)**2 + (1 - x[i])**2
+
+Workload A (array reverse mode), 50 elementwise residual tanh layers on a
+float64 vector x of n elements (n in ``A_SIZES``), and the gradient of the loss
+with respect to x::
+
+    for k in range(50): x = tanh(x * W[k] + B[k]) * 0.5 + x
+    loss = sum(x**2)
+
+W (scaled by 0.5), B (scaled by 0.1) of shape (50, n) and x0 are standard
+normal draws from ``numpy.random.default_rng(n)``, the same arrays for every
+library. Timed as the forward pass on plain NumPy (the baseline) and as the
+gradient: by dualgrad's Tensor (W[k] and B[k] plain ndarrays), by PyTorch eager
+(W and B through ``torch.from_numpy``), by HIPS autograd (the same function on
+``autograd.numpy``), and by JAX eager and JAX ``jit``, as for S (W and B are
+arguments, not closure constants, so that ``jit`` does not fold 2 x 50 x n
+numbers into the compiled program). JAX eager at n = 1000000 takes seconds
+per call and, like R's peers at n = 100000, gets the three rounds of a slow
+variant. Every gradient is checked against a hand-written NumPy backward pass
+and against dualgrad's (rtol 1e-9: NumPy's and PyTorch's tanh differ in the
+last bits, which 50 layers amplify), and the NumPy forward value against
+dualgrad's loss.
+
+The tiny op: the overhead of one small operation, ``z = x * y`` on 3-element
+float64 tensors that require gradients, forward and backward: one product then
+``z.backward(ones)``, and a chain of ``TINY_CHAIN`` products then one backward
+(reported per product), by dualgrad and PyTorch eager, beside ``x * y`` on
+NumPy ndarrays (no gradient). The gradients are checked against the analytic
+ones (y and x; y**k and k*x*y**(k-1)).
+
+PyTorch runs on one thread (``torch.set_num_threads(1)``, set when a workload
+first imports it), as NumPy does under ``OPENBLAS_NUM_THREADS=1``.
 """
 
 import importlib
@@ -26,6 +57,11 @@ import dualgrad as dg
 S_POINT = (0.3, 0.7)
 S_TERMS = 200
 R_SIZES = (10, 1000, 100000)
+A_SIZES = (10, 1000, 1000000)
+A_LAYERS = 50
+A_TORCH_TARGETS = {10: 0.5, 1000: 1.0, 1000000: 1.5}   # dualgrad / PyTorch eager, at most
+A_NUMPY_TARGET = 3.0                                   # dualgrad / f on NumPy, at most
+TINY_CHAIN = 100
 
 
 @dataclass
@@ -35,22 +71,41 @@ class Workload:
     baseline: str                       # the variant others are divided by (plain floats)
     reference: str                      # dualgrad's gradient, the one peers are compared with
     variants: dict                      # name -> (kind, callable), or None when not installed
-    expected: dict = field(default_factory=dict)   # kind -> the analytic answer
+    expected: dict = field(default_factory=dict)   # kind -> the analytic answer (or a callable giving it)
+    baseline_label: str = "f on floats"            # the ratio column's heading
+    check_against_reference: bool = False          # also compare every result of the reference's kind with it
+    group: str = None                   # workloads of one group (A at each n) also get a summary table
+    size: int = None                    # n, within the group
+    max_rounds: int = None              # at most this many rounds (for the biggest sizes)
+    targets: list = field(default_factory=list)    # (numerator variant, denominator variant, at most)
+    ops_per_call: dict = None           # name -> operations per call: the table reports time per op
 
     def check(self, results):
         """Raise if any variant's result disagrees with the analytic answer."""
         for name, got in results.items():
             kind = self.variants[name][0]
             want = self.expected[kind]
+            if callable(want):
+                want = self.expected[kind] = want()
             if not np.allclose(np.asarray(got, dtype=np.float64), want, rtol=1e-9, atol=1e-9):
                 raise AssertionError(f"workload {self.name}, {name}: got {got}, expected {want}")
+        if self.check_against_reference and self.reference in results:
+            kind, ref = self.variants[self.reference][0], np.asarray(results[self.reference])
+            for name, got in results.items():
+                if self.variants[name][0] == kind and not np.allclose(
+                        np.asarray(got, dtype=np.float64), ref, rtol=1e-9, atol=1e-9):
+                    raise AssertionError(f"workload {self.name}, {name}: got {got}, "
+                                         f"{self.reference} got {ref}")
 
 
 def _peer(name):
     try:
-        return importlib.import_module(name)
+        module = importlib.import_module(name)
     except ImportError:
         return None
+    if name == "torch":
+        module.set_num_threads(1)       # one thread, like NumPy under OPENBLAS_NUM_THREADS=1
+    return module
 
 
 # ---------------------------------------------------------------------------
@@ -205,6 +260,160 @@ def r_workload(n, peers=True):
          "replay": replay_grads[0], "replay hvp": r_hvp_exact(points[1], v)})
 
 
+# ---------------------------------------------------------------------------
+# Workload A
+
+def a_function(x, tanh, W, B):
+    """Workload A's loss, written against the given tanh (x, W and B of any array type)."""
+    for k in range(A_LAYERS):
+        x = tanh(x * W[k] + B[k]) * 0.5 + x
+    return (x ** 2).sum()
+
+
+def a_data(n):
+    """x0, W and B of workload A at size n: the same arrays for every library."""
+    rng = np.random.default_rng(n)
+    x0 = rng.standard_normal(n)
+    W = 0.5 * rng.standard_normal((A_LAYERS, n))
+    B = 0.1 * rng.standard_normal((A_LAYERS, n))
+    return x0, W, B
+
+
+def a_gradient_exact(x0, W, B, chunk=1 << 16):
+    """The gradient of workload A by a hand-written backward pass in NumPy:
+    d x_{k+1} / d x_k = 1 + 0.5 * (1 - t_k**2) * W[k] with t_k = tanh(x_k W[k] + B[k]).
+    Every element evolves on its own, so it runs in chunks of elements (little memory)."""
+    grad = np.empty_like(x0)
+    for s in range(0, len(x0), chunk):
+        e = s + chunk
+        x, ts = x0[s:e], []
+        for k in range(A_LAYERS):
+            t = np.tanh(x * W[k, s:e] + B[k, s:e])
+            ts.append(t)
+            x = t * 0.5 + x
+        g = 2.0 * x
+        for k in reversed(range(A_LAYERS)):
+            g = g * (1.0 + 0.5 * (1.0 - ts[k] ** 2) * W[k, s:e])
+        grad[s:e] = g
+    return grad
+
+
+def a_workload(n, peers=True, max_rounds=None):
+    """Workload A at size n (peers=False: NumPy and dualgrad only, for asv)."""
+    x0, W, B = a_data(n)
+
+    def dg_grad():
+        x = dg.tensor(x0, requires_grad=True)
+        a_function(x, dg.tanh, W, B).backward()
+        return x.grad.numpy()
+
+    variants = {
+        "f on NumPy": ("value", lambda: a_function(x0, np.tanh, W, B)),
+        "gradient, dualgrad Tensor": ("gradient", dg_grad),
+    }
+    torch = _peer("torch") if peers else None
+    variants["gradient, PyTorch eager"] = None
+    if torch is not None:
+        Wt, Bt = torch.from_numpy(W), torch.from_numpy(B)
+
+        def torch_grad():
+            x = torch.tensor(x0, requires_grad=True)
+            a_function(x, torch.tanh, Wt, Bt).backward()
+            return x.grad.numpy()
+
+        variants["gradient, PyTorch eager"] = ("gradient", torch_grad)
+    autograd = _peer("autograd") if peers else None
+    variants["gradient, HIPS autograd"] = None
+    if autograd is not None:
+        anp = importlib.import_module("autograd.numpy")
+        g_ag = autograd.grad(lambda x: a_function(x, anp.tanh, W, B))
+        variants["gradient, HIPS autograd"] = ("gradient", lambda: g_ag(x0))
+    jax = _peer("jax") if peers else None
+    variants["gradient, JAX eager"] = variants["gradient, JAX jit (compiled)"] = None
+    if jax is not None:
+        jax.config.update("jax_enable_x64", True)
+        jnp = importlib.import_module("jax.numpy")
+        Wj, Bj = jnp.asarray(W), jnp.asarray(B)
+        g_jax = jax.grad(lambda x, W, B: a_function(x, jnp.tanh, W, B))
+        g_jit = jax.jit(g_jax)
+        variants["gradient, JAX eager"] = ("gradient", lambda: np.asarray(g_jax(x0, Wj, Bj)))
+        variants["gradient, JAX jit (compiled)"] = ("gradient",
+                                                    lambda: np.asarray(g_jit(x0, Wj, Bj)))
+    return Workload(
+        f"A, n={n}", f"{A_LAYERS} residual tanh layers on {n} float64s, gradient of sum(x**2)",
+        "f on NumPy", "gradient, dualgrad Tensor", variants,
+        {"value": lambda: float(a_function(dg.tensor(x0), dg.tanh, W, B)),   # dualgrad's loss
+         "gradient": lambda: a_gradient_exact(x0, W, B)},
+        baseline_label="f on NumPy", check_against_reference=True, group="A", size=n,
+        max_rounds=max_rounds,
+        targets=[("gradient, dualgrad Tensor", "f on NumPy", A_NUMPY_TARGET)]
+        + ([("gradient, dualgrad Tensor", "gradient, PyTorch eager", A_TORCH_TARGETS[n])]
+           if n in A_TORCH_TARGETS else []))
+
+
+# ---------------------------------------------------------------------------
+# The tiny op
+
+TINY_X = (0.5, -1.25, 2.0)
+TINY_Y = (0.99, 1.0, 1.01)             # near 1, so that y**TINY_CHAIN stays moderate
+
+
+def tiny_op_workload(peers=True):
+    """z = x * y on 3-element float64 tensors, forward and backward; the variants are
+    named "<mode>, <library>" and report time per product (ops_per_call)."""
+    a, b, k = np.array(TINY_X), np.array(TINY_Y), TINY_CHAIN
+    one, chain = "z = x * y; z.backward(ones)", f"chain of {k} products, one backward"
+    x, y, ones = dg.tensor(a, requires_grad=True), dg.tensor(b, requires_grad=True), dg.ones(3)
+
+    def dg_one():
+        x.grad = y.grad = None
+        (x * y).backward(ones)
+        return x.grad, y.grad
+
+    def dg_chain():
+        x.grad = y.grad = None
+        z = x
+        for _ in range(k):
+            z = z * y
+        z.backward(ones)
+        return x.grad, y.grad
+
+    variants = {
+        "x * y, NumPy (no gradient)": ("product", lambda: a * b),
+        f"{one}, dualgrad": ("gradient", dg_one),
+        f"{chain}, dualgrad": ("chain gradient", dg_chain),
+    }
+    torch = _peer("torch") if peers else None
+    variants[f"{one}, PyTorch eager"] = variants[f"{chain}, PyTorch eager"] = None
+    if torch is not None:
+        xt = torch.tensor(a, requires_grad=True)
+        yt = torch.tensor(b, requires_grad=True)
+        ones_t = torch.ones(3, dtype=torch.float64)
+
+        def torch_one():
+            xt.grad = yt.grad = None
+            (xt * yt).backward(ones_t)
+            return xt.grad, yt.grad
+
+        def torch_chain():
+            xt.grad = yt.grad = None
+            z = xt
+            for _ in range(k):
+                z = z * yt
+            z.backward(ones_t)
+            return xt.grad, yt.grad
+
+        variants[f"{one}, PyTorch eager"] = ("gradient", torch_one)
+        variants[f"{chain}, PyTorch eager"] = ("chain gradient", torch_chain)
+    return Workload(
+        "tiny op", "z = x * y on 3-element float64 tensors that require gradients, "
+        "forward and backward", "x * y, NumPy (no gradient)", f"{one}, dualgrad", variants,
+        {"product": a * b, "gradient": np.stack([b, a]),
+         "chain gradient": np.stack([b ** k, k * a * b ** (k - 1)])},
+        baseline_label="NumPy",
+        ops_per_call={name: (k if name.startswith("chain") else 1) for name in variants})
+
+
 def workloads(quick=False):
     """Every workload, in the order the tables print (quick: small sizes only)."""
     yield s_workload()
@@ -212,3 +421,8 @@ def workloads(quick=False):
         if quick and n > 1000:
             continue
         yield r_workload(n)
+    for n in A_SIZES:
+        if quick and n > 1000:
+            continue
+        yield a_workload(n, max_rounds=5 if n >= 1000000 else None)
+    yield tiny_op_workload()
