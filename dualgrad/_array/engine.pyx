@@ -454,9 +454,6 @@ def share_version(TensorBase view, TensorBase base):
     view.base = base if base.base is None else base.base
 
 
-def set_leaf_grad(TensorBase t, bint flag):
-    t.leaf_grad = flag
-
 
 # ---------------------------------------------------------------------------
 # The backward pass

@@ -12,9 +12,7 @@ functions take PyTorch's (``dim``, ``keepdim``) and convert.
 """
 
 import builtins
-import copy as _copy
 import functools
-import math
 import threading
 
 import numpy as np
@@ -1348,8 +1346,8 @@ def view(input, *shape):
     try:
         np.reshape(x._a, shape, copy=False)
     except ValueError:
-        raise RuntimeError(f"view size is not compatible with input tensor's size and stride; "
-                           f"use .reshape(...) instead") from None
+        raise RuntimeError("view size is not compatible with input tensor's size and stride; "
+                           "use .reshape(...) instead") from None
     return _reshape(x, shape)
 
 
@@ -1723,10 +1721,6 @@ def array_ufunc(ufunc, method, inputs, kwargs):
                     f"t.detach().numpy() if no gradient is needed")
 
 
-def _np_axis(kwargs, *names):
-    return [kwargs.pop(n, None) for n in names]
-
-
 def _np_sum(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
     return _sum(_ten(a) if dtype is None else _astype(_ten(a), dtype), axis, keepdims)
 
@@ -1842,4 +1836,4 @@ def array_function(func, types, args, kwargs):
 # ---------------------------------------------------------------------------
 
 engine.configure(Tensor, N, T)
-_tensor.install(__import__(__name__, fromlist=["_"]), N)
+_tensor.install(__import__(__name__, fromlist=["_"]))

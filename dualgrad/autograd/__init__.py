@@ -50,7 +50,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     ``.grad`` changes. With ``create_graph=True`` the result is itself recorded,
     so it can be differentiated again."""
     outputs = _tuple(outputs, "outputs")
-    single = isinstance(inputs, _TensorBase)
     inputs = _tuple(inputs, "inputs")
     if retain_graph is None:
         retain_graph = create_graph

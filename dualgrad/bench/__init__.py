@@ -43,15 +43,24 @@ def first_calls(workload):
 
 
 def measure(workload, first, rounds, sample_seconds, log):
-    """Median seconds per call of each variant (None where not installed)."""
+    """Median seconds per call of each variant (None where not installed).
+
+    Calls per sample and the slow-variant cap come from the first call, unless the
+    first round's per-call time is under a quarter of it (the first call paid a
+    one-time cost: JAX jit's compilation, PyTorch's first backward): then from that."""
     active = {name: v[1] for name, v in workload.variants.items() if v is not None}
+    typical = dict(first)
     numbers = {name: max(1, int(sample_seconds / max(first[name], 1e-9))) for name in active}
     samples = {name: [] for name in active}
     for r in range(rounds):
         log(f"  {workload.name}: round {r + 1}/{rounds}")
         for name, fn in active.items():
-            if r < 3 or first[name] < SLOW:
-                samples[name].append(_per_call(fn, numbers[name]))
+            if r < 3 or typical[name] < SLOW:
+                t = _per_call(fn, numbers[name])
+                samples[name].append(t)
+                if r == 0 and t < first[name] / 4:
+                    typical[name] = t
+                    numbers[name] = max(1, int(sample_seconds / max(t, 1e-9)))
     return {name: (statistics.median(samples[name]) if name in samples else None)
             for name in workload.variants}
 
@@ -79,8 +88,13 @@ def _fmt_time(t):
     return f"{t / 1e-9:8.2f} ns"
 
 
-def _short(name):
-    return name.removeprefix("gradient, ")
+def _label(workload, name):
+    """A variant's name in a ratio: "dualgrad" for the reference, no "gradient, " prefix."""
+    return "dualgrad" if name == workload.reference else name.removeprefix("gradient, ")
+
+
+def _fmt_ratio(v):
+    return f"{v:.2f}x" if v >= 0.1 else f"{v:.2g}x"
 
 
 def targets(workload, times):
@@ -89,15 +103,14 @@ def targets(workload, times):
     for num, den, limit in workload.targets:
         value = (times[num] / times[den]
                  if times.get(num) is not None and times.get(den) is not None else None)
-        out.append({"ratio": f"{_short(num)} / {_short(den)}", "value": value, "at_most": limit,
-                    "met": None if value is None else value <= limit})
+        out.append({"ratio": f"{_label(workload, num)} / {_label(workload, den)}", "value": value,
+                    "at_most": limit, "met": None if value is None else value <= limit})
     return out
 
 
-def _target_cell(t):
-    if t["value"] is None:
-        return f"n/a (<= {t['at_most']:g})"
-    return f"{t['value']:.2f}x (<= {t['at_most']:g}) " + ("met" if t["met"] else "MISSED")
+def _verdict(t):
+    return f"<= {t['at_most']:g}: " + ("not measured" if t["met"] is None
+                                       else "met" if t["met"] else "MISSED")
 
 
 def ratios(workload, times):
@@ -130,32 +143,34 @@ def table(workload, times, first):
         if t is not None and "jit" in name:
             lines.append(f"  ({name}: compilation, excluded above, {first[name]:.2f} s)")
     for t in targets(workload, times):
-        lines.append(f"  target: {t['ratio']} {_target_cell(t)}")
+        value = "n/a" if t["value"] is None else _fmt_ratio(t["value"])
+        lines.append(f"  target: {t['ratio']} = {value}, {_verdict(t)}")
     return "\n".join(lines)
 
 
 def summary_table(group, entries):
     """One column per size: each variant's ratio to the baseline, dualgrad's to each
     peer, and the targets. entries: [(workload, times)] of one group."""
-    first_wl = entries[0][0]
     rows = {}                               # label -> {n: cell}
     for workload, times in entries:
         r = ratios(workload, times)
-        for name, v in r[f"/ {workload.baseline}"].items():
+        for name, t in times.items():
             if name != workload.baseline:
-                rows.setdefault(f"{_short(name)} / {workload.baseline_label}", {})[workload.size] = f"{v:.2f}x"
+                v = r[f"/ {workload.baseline}"].get(name)
+                rows.setdefault(f"{_label(workload, name)} / {workload.baseline_label}", {})[
+                    workload.size] = "skipped" if v is None else _fmt_ratio(v)
         for name in times:
             if _is_peer(name):
                 v = r["dualgrad / peer"].get(name)
-                rows.setdefault(f"dualgrad / {_short(name)}", {})[workload.size] = (
-                    "skipped" if v is None else f"{v:.2f}x")
+                rows.setdefault(f"dualgrad / {_label(workload, name)}", {})[workload.size] = (
+                    "skipped" if v is None else _fmt_ratio(v))
         for t in targets(workload, times):
-            rows.setdefault(f"target: {t['ratio']}", {})[workload.size] = _target_cell(t)
+            rows.setdefault(f"target: {t['ratio']}", {})[workload.size] = _verdict(t)
     sizes = [wl.size for wl, _ in entries]
     width = max(len(label) for label in rows) + 2
-    cell = max(24, max(len(c) for cells in rows.values() for c in cells.values()) + 2)
-    lines = [f"Workload {group}, every n: ratios of medians (dualgrad = {_short(first_wl.reference)}; "
-             "below 1 means dualgrad takes less time)",
+    cell = max(14, max(len(c) for cells in rows.values() for c in cells.values()) + 2)
+    lines = [f"Workload {group}, every n: ratios of medians "
+             f"(dualgrad = {entries[0][0].reference}; below 1: dualgrad takes less time)",
              f"{'ratio':{width}s}" + "".join(f"{'n=' + str(n):>{cell}s}" for n in sizes)]
     for label, cells in rows.items():
         lines.append(f"{label:{width}s}" + "".join(f"{cells.get(n, ''):>{cell}s}" for n in sizes))
@@ -182,16 +197,18 @@ def per_op_table(workload, times):
             libraries.append(library)
     peers = [lib for lib in libraries if lib != "dualgrad"]
     width = max(len(m) for m in modes) + 2
-    cols = ["dualgrad"] + peers + [f"{p} / dualgrad" for p in peers]
+    cols = ["dualgrad"] + peers + (["dualgrad faster"] if len(peers) == 1 else
+                                   [f"dualgrad faster than {p}" for p in peers])
+    widths = [max(14, len(c) + 2) for c in cols]
     lines = [f"Tiny op: {workload.description} (median time per product)",
-             f"{'mode':{width}s}" + "".join(f"{c:>18s}" for c in cols)]
+             f"{'mode':{width}s}" + "".join(f"{c:>{w}s}" for c, w in zip(cols, widths))]
     for mode, libs in modes.items():
         cells = [_fmt_time(libs["dualgrad"])]
         for p in peers:
             cells.append("skipped" if libs.get(p) is None else _fmt_time(libs[p]))
         for p in peers:
             cells.append("" if libs.get(p) is None else f"{libs[p] / libs['dualgrad']:.1f}x")
-        lines.append(f"{mode:{width}s}" + "".join(f"{c:>18s}" for c in cells))
+        lines.append(f"{mode:{width}s}" + "".join(f"{c:>{w}s}" for c, w in zip(cells, widths)))
     lines.append(f"  ({workload.baseline}: {_fmt_time(per[workload.baseline]).strip()} per product)")
     return "\n".join(lines)
 
