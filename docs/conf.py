@@ -41,8 +41,9 @@ nitpicky = False
 # -- autodoc and napoleon -------------------------------------------------------
 
 # Members with docstrings, in source order; no undocumented members, no "Bases: object".
+# No default "members": with it, an explicit :members: list is ignored (Sphinx
+# issue 9709), so every page lists the members it documents.
 autodoc_default_options = {
-    "members": True,
     "member-order": "bysource",
 }
 autodoc_member_order = "bysource"

@@ -2,9 +2,10 @@
 
 Scalar code: forward mode with :class:`Dual`, reverse mode with :class:`Tape`
 and its :class:`Var` handles, and :func:`record` to replay a recorded tape at
-new inputs in C. Every elementwise function of the derivative table is
-``dualgrad.<name>`` (NumPy semantics) and :mod:`dualgrad.math` is a drop-in for
-Python's :mod:`math`.
+new inputs in C. Array code: :class:`Tensor` and :mod:`dualgrad.autograd`,
+PyTorch's autograd on NumPy arrays. Every elementwise function of the
+derivative table is ``dualgrad.<name>`` (NumPy semantics) and
+:mod:`dualgrad.math` is a drop-in for Python's :mod:`math`.
 """
 
 try:
@@ -48,13 +49,15 @@ __all__ = ["Dual", "Tape", "Var", "record", "Recording", "BranchChangedError", "
            *[n for n in _dual.__all__ if n != "Dual"],
            "Tensor", "is_tensor", "autograd", "linalg", "no_grad", "enable_grad",
            "set_grad_enabled", "is_grad_enabled",
-           "float16", "half", "float32", "float64", "double", "int32", "int64", "long", "bool",
+           "float16", "half", "float32", "float64", "double", "int32", "int64", "long",
            "set_default_dtype", "get_default_dtype", "manual_seed", "tensor", "as_tensor",
            "from_numpy", "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand",
            "randn", "zeros_like", "ones_like", "full_like", "empty_like", "rand_like",
-           "randn_like", "sum", "mean", "prod", "max", "min", "amax", "amin", "argmax", "argmin",
+           "randn_like", "mean", "prod", "amax", "amin", "argmax", "argmin",
            "var", "std", "norm", "logsumexp", "softmax", "log_softmax", "cumsum", "relu",
            "softplus", "clamp", "clip", "where", "matmul", "mm", "dot", "outer", "einsum",
            "tensordot", "trace", "diagonal", "tril", "triu", "reshape", "flatten", "squeeze",
            "unsqueeze", "transpose", "permute", "flip", "clone", "cat", "concat", "stack",
            "split", "chunk", "unbind", "numel"]
+# dualgrad.sum, max, min and bool exist (as torch's) but stay out of __all__:
+# `from dualgrad import *` should not shadow Python's builtins of those names.

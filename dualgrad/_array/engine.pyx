@@ -124,6 +124,8 @@ cdef class TensorBase:
 
     @property
     def requires_grad(self):
+        """True for leaves created to require grad and for results of recorded
+        operations on them."""
         return self.leaf_grad or self.node is not None
 
     @requires_grad.setter
@@ -162,7 +164,7 @@ cdef class TensorBase:
 
     @property
     def grad(self):
-        """The gradient accumulated by ``backward``: a Tensor of this tensor's
+        """The gradient accumulated by ``backward``, a Tensor of this tensor's
         shape and dtype, or None."""
         return self.grad_
 
@@ -199,6 +201,7 @@ cdef class TensorBase:
 
     @property
     def retains_grad(self):
+        """True for a non-leaf on which retain_grad() was called."""
         return self.keep_grad
 
     @property
@@ -628,7 +631,7 @@ cdef check_versions(Node n):
         if now != then:
             raise RuntimeError(
                 f"one of the tensors needed for gradient computation has been modified by "
-                f"an in-place operation: saved value {i} of {n.label} is at version {now}, "
+                f"an in-place operation: a tensor saved by {n.label} is at version {now}, "
                 f"expected version {then}. Make that change out of place, or change a "
                 f"clone() of the tensor instead.")
 

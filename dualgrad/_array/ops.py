@@ -49,6 +49,7 @@ def set_default_dtype(d):
 
 
 def get_default_dtype():
+    """The dtype of tensors made from Python floats."""
     return _default_dtype[0]
 
 
@@ -77,11 +78,12 @@ def _values(data, dtype):
         if a.dtype == object:
             raise TypeError("can't make a tensor from these values: they are not all numbers "
                             "(Tensors of several elements inside a list? use dualgrad.stack)")
-        if a.dtype.kind == "f" and not isinstance(data, np.ndarray) and not isinstance(
-                data, np.generic):
-            a = a.astype(_default_dtype[0])
-        elif a.dtype.kind in "iu" and a.dtype != np.uint8:
-            a = a.astype(np.int64)
+        if not isinstance(data, (np.ndarray, np.generic)):
+            # Python numbers: floats take the default dtype, ints int64 (arrays keep theirs).
+            if a.dtype.kind == "f":
+                a = a.astype(_default_dtype[0])
+            elif a.dtype.kind in "iu":
+                a = a.astype(np.int64)
     if dtype is not None:
         a = a.astype(_dtype(dtype))
     return a
@@ -1057,11 +1059,13 @@ def _split_bwd(ns, gs, dim):
 
 
 def chunk(input, chunks, dim=0):
+    """``chunks`` pieces of (nearly) equal size along ``dim``."""
     n = _arr(input).shape[dim]
     return split(input, -(-n // chunks), dim)
 
 
 def unbind(input, dim=0):
+    """The slices along ``dim``, as a tuple of tensors without that dimension."""
     return tuple(_squeeze(p, dim) for p in split(input, 1, dim))
 
 
@@ -1165,6 +1169,7 @@ def mean(input, dim=None, keepdim=False, dtype=None):
 
 
 def prod(input, dim=None, keepdim=False, dtype=None):
+    """Product over ``dim`` (all dimensions by default); exact gradients at zeros too."""
     x = _ten(input)
     if dtype is not None:
         x = _astype(x, dtype)
@@ -1246,12 +1251,14 @@ def min(input, dim=None, keepdim=False, *, other=None):
 
 
 def argmax(input, dim=None, keepdim=False):
+    """Index of the largest value (of the flattened tensor without ``dim``); no gradient."""
     a = _arr(input)
     r = np.argmax(a, axis=dim, keepdims=keepdim) if dim is not None else np.argmax(a)
     return engine_wrap(np.asarray(r, dtype=np.int64))
 
 
 def argmin(input, dim=None, keepdim=False):
+    """Index of the smallest value (of the flattened tensor without ``dim``); no gradient."""
     a = _arr(input)
     r = np.argmin(a, axis=dim, keepdims=keepdim) if dim is not None else np.argmin(a)
     return engine_wrap(np.asarray(r, dtype=np.int64))
@@ -1312,6 +1319,7 @@ def log_softmax(input, dim=None, dtype=None):
 
 
 def cumsum(input, dim, dtype=None):
+    """Cumulative sum along ``dim``."""
     x = _ten(input) if dtype is None else _astype(_ten(input), dtype)
     return _cumsum(x, dim)
 
@@ -1334,6 +1342,7 @@ def _size_args(shape):
 
 
 def reshape(input, *shape):
+    """The values in a new shape (a view where NumPy can make one)."""
     return _reshape(_ten(input), _size_args(shape))
 
 
@@ -1360,6 +1369,7 @@ def reshape_as(input, other):
 
 
 def flatten(input, start_dim=0, end_dim=-1):
+    """Dimensions ``start_dim`` to ``end_dim`` merged into one."""
     x = _ten(input)
     s = x._a.shape
     if not s:
@@ -1369,15 +1379,18 @@ def flatten(input, start_dim=0, end_dim=-1):
 
 
 def squeeze(input, dim=None):
+    """Dimensions of size 1 removed (all, or those in ``dim``)."""
     return _squeeze(_ten(input), dim)
 
 
 def unsqueeze(input, dim):
+    """A dimension of size 1 inserted at ``dim``."""
     x = _ten(input)
     return _expand_dims(x, _axis(dim, x._a.ndim + 1)[0])
 
 
 def transpose(input, dim0=None, dim1=None):
+    """Dimensions ``dim0`` and ``dim1`` swapped (a view)."""
     x = _ten(input)
     if dim0 is None and dim1 is None:
         return _transpose(x) if x._a.ndim <= 2 else _swapaxes(x, -2, -1)
@@ -1395,6 +1408,7 @@ def t(input):
 
 
 def permute(input, *dims):
+    """The dimensions reordered as ``dims`` (a view)."""
     return _transpose(_ten(input), _size_args(dims))
 
 
@@ -1417,6 +1431,7 @@ def broadcast_to(input, shape):
 
 
 def flip(input, dims):
+    """The values in reverse order along ``dims``."""
     return _flip(_ten(input), dims)
 
 
@@ -1441,14 +1456,17 @@ def repeat(input, *sizes):
 
 
 def diagonal(input, offset=0, dim1=0, dim2=1):
+    """The diagonal ``offset`` of the (dim1, dim2) planes, as the last dimension."""
     return _diagonal(_ten(input), offset, dim1, dim2)
 
 
 def tril(input, diagonal=0):
+    """The lower triangle (on and below diagonal ``diagonal``); zeros elsewhere."""
     return _tri(_ten(input), diagonal, np.tril)
 
 
 def triu(input, diagonal=0):
+    """The upper triangle (on and above diagonal ``diagonal``); zeros elsewhere."""
     return _tri(_ten(input), diagonal, np.triu)
 
 
@@ -1463,6 +1481,7 @@ def contiguous(input):
 
 
 def mm(input, mat2):
+    """Matrix product (``matmul``)."""
     return matmul(input, mat2)
 
 
@@ -1559,6 +1578,7 @@ ndimension = dim
 
 
 def numel(input):
+    """The number of elements."""
     return _arr(input).size
 
 
@@ -1823,6 +1843,10 @@ del HANDLED[np.logaddexp]
 
 
 def array_function(func, types, args, kwargs):
+    if kwargs.get("out") is not None:
+        raise TypeError(f"numpy.{func.__name__}(..., out=...) on a Tensor is not supported: it "
+                        f"would write around the graph; assign the result instead")
+    kwargs.pop("out", None)
     impl = HANDLED.get(func)
     if impl is None:
         name = getattr(func, "__module__", "numpy").replace("numpy._core", "numpy")

@@ -189,16 +189,17 @@ def py_expr(expr):
     return ast.unparse(_ToNamespace().visit(ast.parse(expr, mode="eval")))
 
 
-def uses(rule, name):
-    """Whether any derivative of ``rule`` reads operand or result ``name``."""
-    return any(d is not None and any(isinstance(n, ast.Name) and n.id == name
-                                     for n in ast.walk(ast.parse(d))) for d in rule.d)
+def reads(rule, name):
+    """Bit i set where derivative i of ``rule`` reads operand or result ``name``:
+    an operation need save a value only for the derivatives it will take."""
+    return sum(1 << i for i, d in enumerate(rule.d) if d is not None and any(
+        isinstance(n, ast.Name) and n.id == name for n in ast.walk(ast.parse(d))))
 
 
 def template_namespace():
     return {
         "py_expr": py_expr,
-        "uses": uses,
+        "reads": reads,
         "OPERATOR_LOOPS": OPERATOR_LOOPS,
         "rules": RULES,
         "unary": [r for r in RULES if r.arity == 1],

@@ -1,5 +1,5 @@
 """PyTorch's ``torch.autograd`` for dualgrad Tensors: ``backward``, ``grad``,
-custom ``Function``s, grad modes, the profiler, gradient checks and the
+custom ``Function`` classes, grad modes, the profiler, gradient checks and the
 functional API."""
 
 from dualgrad._array.engine import TensorBase as _TensorBase

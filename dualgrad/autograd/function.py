@@ -69,6 +69,8 @@ class Function:
 
     @classmethod
     def apply(cls, *args):
+        """Run ``forward`` on ``args`` (without recording what it does inside) and
+        record one node whose backward is this class's ``backward``."""
         ctx = FunctionCtx()
         ctx.needs_input_grad = tuple(isinstance(a, TensorBase) and a.requires_grad
                                      for a in args)

@@ -13,6 +13,16 @@ __all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]
 class _GradMode:
     mode = None
 
+    def __new__(cls, func=None):
+        self = super().__new__(cls)
+        if func is not None:
+            if not callable(func):
+                raise TypeError(f"{cls.__name__}() takes no arguments (or a function to "
+                                f"decorate), not {type(func).__name__}")
+            self.__init__()
+            return self(func)  # used bare, @no_grad, as in PyTorch
+        return self
+
     def __enter__(self):
         self.prev = _set_grad_enabled(self.mode)
         return self
@@ -47,6 +57,9 @@ class enable_grad(_GradMode):
 class set_grad_enabled(_GradMode):
     """``set_grad_enabled(False)`` switches recording off at once (for this
     thread); as a context manager it restores the previous mode on exit."""
+
+    def __new__(cls, mode):
+        return object.__new__(cls)
 
     def __init__(self, mode):
         self.mode = bool(mode)

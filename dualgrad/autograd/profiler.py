@@ -363,13 +363,6 @@ def _build_events(raw, t0):
 class profile:
     """Time every operation run inside the ``with`` block, forward and backward.
 
-    Parameters
-    ----------
-    enabled : bool
-        False makes the context manager do nothing (and record nothing).
-    use_cuda, record_shapes, profile_memory, with_stack : bool
-        PyTorch's options; dualgrad measures CPU time only, so these must stay False.
-
     After the block: ``print(prof)`` shows one row per operation and phase
     (calls, self and total time), sorted by total time; ``key_averages()``
     gives those rows as objects; ``events()`` every single call;
@@ -378,6 +371,13 @@ class profile:
     Profilers may overlap (nested, or left in any order); each sees what ran
     while it was active. Calls from every thread are recorded, with their
     thread id.
+
+    Parameters
+    ----------
+    enabled : bool
+        False makes the context manager do nothing (and record nothing).
+    use_cuda, record_shapes, profile_memory, with_stack : bool
+        PyTorch's options; dualgrad measures CPU time only, so these must stay False.
     """
 
     def __init__(self, enabled=True, *, use_cuda=False, record_shapes=False,
