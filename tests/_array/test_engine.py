@@ -1012,3 +1012,41 @@ def test_function_backward_sees_tensors_not_arrays():
     Probe.apply(x).sum().backward()
     assert seen["type"] is dg.Tensor
     np.testing.assert_allclose(grad_of(x), [2.0])
+
+
+# -- regressions -------------------------------------------------------------
+
+def test_operand_not_needed_by_a_derivative_is_not_saved():
+    # c = b * 2 needs only the constant 2 for b's gradient: changing b in place
+    # afterwards must not invalidate the graph (as in PyTorch).
+    a = dg.tensor([1.0, 2.0], requires_grad=True)
+    b = a * 1
+    c = b * 2
+    b.add_(1)
+    c.sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), [2.0, 2.0])
+
+
+def test_slice_assignment_from_a_product_of_the_same_slice():
+    x = dg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x * 1
+    y[1:] = y[1:] * 2
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 2.0, 2.0])
+
+
+def test_no_grad_works_as_a_bare_decorator():
+    x = dg.tensor([1.0], requires_grad=True)
+
+    @dg.no_grad
+    def double(t):
+        return t * 2
+
+    assert not double(x).requires_grad
+    assert dg.is_grad_enabled()
+
+
+def test_integer_arrays_keep_their_dtype():
+    assert dg.tensor(np.arange(3, dtype=np.int32)).dtype == np.int32
+    assert dg.tensor([1, 2]).dtype == np.int64
+    assert dg.tensor([1.0, 2.0]).dtype == np.float64

@@ -318,3 +318,9 @@ def test_len_and_iteration_of_a_0d_tensor():
 def test_unknown_device():
     with pytest.raises(RuntimeError, match="device"):
         dg.ones(3, device="cuda")
+
+
+def test_numpy_function_with_out_raises():
+    t = dg.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError, match="out="):
+        np.sum(t, out=np.zeros(()))
