@@ -24,13 +24,24 @@ class WorkloadA:
     def setup(self, n):
         v = workloads.a_workload(n, peers=False).variants
         self.gradient, self.forward = v[_A_GRADIENT][1], v[_A_FORWARD][1]
-        self.gradient()                 # first touch of the arrays, outside the timing
+        self.gradient()                 # first touch of the memory, outside the timing
 
     def time_gradient(self, n):
         self.gradient()
 
     def time_forward_numpy(self, n):
         self.forward()
+
+
+class WorkloadAMemory:
+    """Peak memory; no warm-up call in setup, which would count in the peak."""
+    params = list(workloads.A_SIZES)
+    param_names = ["n"]
+    timeout = 600
+
+    def setup(self, n):
+        v = workloads.a_workload(n, peers=False).variants
+        self.gradient, self.forward = v[_A_GRADIENT][1], v[_A_FORWARD][1]
 
     def peakmem_gradient(self, n):
         self.gradient()
@@ -44,7 +55,7 @@ class TinyOp:
     param_names = ["variant"]
 
     def setup(self, variant):
-        v = workloads.tiny_op_workload(peers="dualgrad" not in variant).variants[variant]
+        v = workloads.tiny_op_workload(peers="PyTorch" in variant).variants[variant]
         if v is None:
             raise NotImplementedError(f"{variant}: not installed")
         self.fn = v[1]

@@ -116,7 +116,8 @@ def _verdict(t):
 def ratios(workload, times):
     """Each variant's median / the baseline's, and dualgrad's / each peer's."""
     base, ours = times[workload.baseline], times[workload.reference]
-    return {f"/ {workload.baseline}": {name: t / base for name, t in times.items() if t is not None},
+    return {f"/ {workload.baseline}": {name: t / base for name, t in times.items()
+                                       if t is not None},
             "dualgrad / peer": {name: ours / t for name, t in times.items()
                                 if t is not None and _is_peer(name)}}
 
@@ -183,9 +184,9 @@ def per_op(workload, times):
             for name, t in times.items()}
 
 
-def per_op_table(workload, times):
-    """Rows: modes; columns: dualgrad, each peer and the peer's time over dualgrad's.
-    Variant names are "<mode>, <library>"; the baseline is a footnote."""
+def per_op_modes(workload, times):
+    """{mode: {library: seconds per op}} from variant names "<mode>, <library>"
+    (the baseline left out), and the peers' names."""
     per = per_op(workload, times)
     modes, libraries = {}, []
     for name in times:
@@ -195,7 +196,14 @@ def per_op_table(workload, times):
         modes.setdefault(mode, {})[library] = per[name]
         if library not in libraries:
             libraries.append(library)
-    peers = [lib for lib in libraries if lib != "dualgrad"]
+    return modes, [lib for lib in libraries if lib != "dualgrad"]
+
+
+def per_op_table(workload, times):
+    """Rows: modes; columns: dualgrad, each peer and the peer's time over dualgrad's.
+    Variant names are "<mode>, <library>"; the baseline is a footnote."""
+    per = per_op(workload, times)
+    modes, peers = per_op_modes(workload, times)
     width = max(len(m) for m in modes) + 2
     cols = ["dualgrad"] + peers + (["dualgrad faster"] if len(peers) == 1 else
                                    [f"dualgrad faster than {p}" for p in peers])
@@ -209,7 +217,8 @@ def per_op_table(workload, times):
         for p in peers:
             cells.append("" if libs.get(p) is None else f"{libs[p] / libs['dualgrad']:.1f}x")
         lines.append(f"{mode:{width}s}" + "".join(f"{c:>{w}s}" for c, w in zip(cells, widths)))
-    lines.append(f"  ({workload.baseline}: {_fmt_time(per[workload.baseline]).strip()} per product)")
+    base = _fmt_time(per[workload.baseline]).strip()
+    lines.append(f"  ({workload.baseline}: {base} per product)")
     return "\n".join(lines)
 
 
@@ -254,14 +263,19 @@ def main(argv=None):
         times = measure(workload, first, n_rounds, sample, log)
         print()
         print(table(workload, times, first), flush=True)
-        entry = {"seconds_per_call": times, "first_call_seconds": first, "rounds": n_rounds,
-                 "ratios": ratios(workload, times)}
-        if workload.targets:
-            entry["targets"] = targets(workload, times)
+        entry = {"seconds_per_call": times, "first_call_seconds": first, "rounds": n_rounds}
         if workload.ops_per_call:
+            modes, peers = per_op_modes(workload, times)
             entry["ops_per_call"] = workload.ops_per_call
             entry["ns_per_op"] = {name: (None if t is None else t * 1e9)
                                   for name, t in per_op(workload, times).items()}
+            entry["dualgrad / peer, per op"] = {
+                mode: {p: libs["dualgrad"] / libs[p] for p in peers if libs.get(p) is not None}
+                for mode, libs in modes.items()}
+        else:
+            entry["ratios"] = ratios(workload, times)
+        if workload.targets:
+            entry["targets"] = targets(workload, times)
         report["workloads"][workload.name] = entry
         if workload.group:
             group.append((workload, times))

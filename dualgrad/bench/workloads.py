@@ -71,14 +71,14 @@ class Workload:
     baseline: str                       # the variant others are divided by (plain floats)
     reference: str                      # dualgrad's gradient, the one peers are compared with
     variants: dict                      # name -> (kind, callable), or None when not installed
-    expected: dict = field(default_factory=dict)   # kind -> the analytic answer (or a callable giving it)
+    expected: dict = field(default_factory=dict)   # kind -> the analytic answer, or a callable
     baseline_label: str = "f on floats"            # the ratio column's heading
-    check_against_reference: bool = False          # also compare every result of the reference's kind with it
-    group: str = None                   # workloads of one group (A at each n) also get a summary table
+    check_against_reference: bool = False          # also compare results with the reference's
+    group: str = None                   # a group (A at each n) also gets a summary table
     size: int = None                    # n, within the group
     max_rounds: int = None              # at most this many rounds (for the biggest sizes)
-    targets: list = field(default_factory=list)    # (numerator variant, denominator variant, at most)
-    ops_per_call: dict = None           # name -> operations per call: the table reports time per op
+    targets: list = field(default_factory=list)    # (numerator, denominator, at most)
+    ops_per_call: dict = None           # name -> operations per call: tables show time per op
 
     def check(self, results):
         """Raise if any variant's result disagrees with the analytic answer."""
@@ -274,8 +274,10 @@ def a_data(n):
     """x0, W and B of workload A at size n: the same arrays for every library."""
     rng = np.random.default_rng(n)
     x0 = rng.standard_normal(n)
-    W = 0.5 * rng.standard_normal((A_LAYERS, n))
-    B = 0.1 * rng.standard_normal((A_LAYERS, n))
+    W = rng.standard_normal((A_LAYERS, n))
+    W *= 0.5                            # in place: no temporary of 50 x n (asv's peakmem)
+    B = rng.standard_normal((A_LAYERS, n))
+    B *= 0.1
     return x0, W, B
 
 
