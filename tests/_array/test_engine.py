@@ -1050,3 +1050,28 @@ def test_integer_arrays_keep_their_dtype():
     assert dg.tensor(np.arange(3, dtype=np.int32)).dtype == np.int32
     assert dg.tensor([1, 2]).dtype == np.int64
     assert dg.tensor([1.0, 2.0]).dtype == np.float64
+
+
+def test_zero_dim_float_does_not_widen_an_array_as_in_pytorch():
+    import torch
+    a = dg.tensor([1.0, 2.0], dtype=dg.float32, requires_grad=True)
+    s = dg.tensor(3.0, requires_grad=True)
+    y = a * s
+    ta = torch.tensor([1.0, 2.0], dtype=torch.float32, requires_grad=True)
+    ts = torch.tensor(3.0, dtype=torch.float64, requires_grad=True)
+    ty = ta * ts
+    assert str(y.dtype) == str(ty.dtype).removeprefix("torch.")
+    y.sum().backward()
+    ty.sum().backward()
+    assert a.grad.dtype == np.float32 and s.grad.dtype == np.float64
+    np.testing.assert_allclose(s.grad.numpy(), ts.grad.numpy())
+    assert (dg.tensor(1.0) * dg.tensor([1.0], dtype=dg.float16)).dtype == np.float16
+
+
+def test_integer_operands_take_the_floating_dtype_as_in_pytorch():
+    ints = dg.tensor([1, 2])
+    assert (ints * dg.tensor([1.5], dtype=dg.float32)).dtype == np.float32
+    assert (dg.tensor(2) * dg.tensor([1.5], dtype=dg.float16)).dtype == np.float16
+    assert (ints * dg.tensor(1.5, dtype=dg.float32)).dtype == dg.get_default_dtype()
+    x = dg.tensor([1.0, 2.0], dtype=dg.float32)
+    assert (x * np.float64(2.0)).dtype == np.float32
