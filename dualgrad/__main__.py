@@ -61,6 +61,18 @@ def demo():
     return 0 if worst < 1e-12 else 1
 
 
+def report(checks):
+    """Print each (label, computed, analytic) pair of arrays; the largest relative error."""
+    worst = 0.0
+    for label, got, want in checks:
+        err = float(np.max(np.abs(got - want) / np.maximum(np.abs(want), 1e-300)))
+        worst = max(worst, err)
+        print(f"  {label:28s} {np.array2string(got, precision=6, max_line_width=200)}")
+        print(f"  {'analytic':28s} {np.array2string(want, precision=6, max_line_width=200)}"
+              f"  rel. error {err:.1e}")
+    return worst
+
+
 def reverse_mode():
     """Reverse mode on the tape, replay and forward over reverse, against the analytic answers."""
     n = 6
@@ -78,14 +90,7 @@ def reverse_mode():
     print(f"\nReverse mode: one sweep over a tape of C arrays ({len(tape)} operations) gives the")
     print(f"gradient of the chained Rosenbrock function of {n} variables; dg.record replays the")
     print("tape at new points in C, and forward over reverse gives Hessian-vector products:")
-    worst = 0.0
-    for label, got, want in checks:
-        err = float(np.max(np.abs(got - want) / np.maximum(np.abs(want), 1e-300)))
-        worst = max(worst, err)
-        print(f"  {label:28s} {np.array2string(got, precision=6, max_line_width=200)}")
-        print(f"  {'analytic':28s} {np.array2string(want, precision=6, max_line_width=200)}"
-              f"  rel. error {err:.1e}")
-    return worst
+    return report(checks)
 
 
 def tensors():
@@ -104,14 +109,7 @@ def tensors():
     print("\nTensors (reverse mode on arrays, as PyTorch): f(x) = sum(tanh(A @ x)) + x.x/2;")
     print("autograd.grad gives the gradient, and differentiating it again (create_graph=True)")
     print("a Hessian-vector product:")
-    worst = 0.0
-    for label, got, want in checks:
-        err = float(np.max(np.abs(got - want) / np.maximum(np.abs(want), 1e-300)))
-        worst = max(worst, err)
-        print(f"  {label:28s} {np.array2string(got, precision=6, max_line_width=200)}")
-        print(f"  {'analytic':28s} {np.array2string(want, precision=6, max_line_width=200)}"
-              f"  rel. error {err:.1e}")
-    return worst
+    return report(checks)
 
 
 def main(argv):
