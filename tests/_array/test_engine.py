@@ -1075,3 +1075,13 @@ def test_integer_operands_take_the_floating_dtype_as_in_pytorch():
     assert (ints * dg.tensor(1.5, dtype=dg.float32)).dtype == dg.get_default_dtype()
     x = dg.tensor([1.0, 2.0], dtype=dg.float32)
     assert (x * np.float64(2.0)).dtype == np.float32
+
+
+def test_tensor_constructor_makes_a_floating_copy():
+    data = np.array([1, 2])
+    t = dg.Tensor(data)
+    assert t.dtype == dg.get_default_dtype() and t.tolist() == [1.0, 2.0]
+    data[0] = 5
+    assert t.tolist() == [1.0, 2.0]
+    assert dg.Tensor().shape == (0,)
+    assert dg.Tensor([1.0], requires_grad=True).requires_grad
