@@ -857,6 +857,9 @@ def _softplus_bwd(ns, g, x, beta, threshold):
 def matmul(input, other):
     """Matrix product with NumPy's (and PyTorch's) broadcasting rules."""
     a, b = _arr(input), _arr(other)
+    if a.dtype.kind not in "biufc" or b.dtype.kind not in "biufc":
+        raise TypeError(f"matmul: unsupported operand types {type(input).__name__} and "
+                        f"{type(other).__name__}")
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError("matmul: both arguments need at least one dimension (use * for "
                            "scalars)")
