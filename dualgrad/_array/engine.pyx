@@ -116,15 +116,9 @@ def out(int nr=0):
     return SavedOut(None, nr)
 
 
-cdef object NO_VALUES = np.empty(0)
-
-
 cdef class TensorBase:
     """The fields of a tensor and what the engine does with them; the operations
     are in :class:`dualgrad.Tensor`."""
-
-    def __cinit__(self, *args, **kwargs):
-        self._a = NO_VALUES  # never None, whatever constructor ran
 
     # -- gradient bookkeeping ------------------------------------------------
 
