@@ -16,6 +16,8 @@ cdef class TensorBase:
     cdef bint keep_grad              # retain_grad() was called on this non-leaf
     cdef Version ver                 # made on first need (save, view, in-place change)
     cdef TensorBase base             # the tensor whose memory this one views, or None
+    cdef public tuple _view_steps    # how this view is made from base: (kind, argument)s
+    cdef long view_ver               # the shared version when this view's place was set
     cdef object __weakref__
 
 
@@ -65,7 +67,7 @@ cdef class FastRule:
 
 
 cdef bint grad_enabled() noexcept nogil
-cdef bint needs_grad(object x)
+cdef bint needs_grad(object x) except -1
 cdef TensorBase wrap(object array)
 cdef Version version_of(TensorBase t)
 cdef Node new_node(str name, tuple inputs, object fn, tuple saved, tuple outputs)

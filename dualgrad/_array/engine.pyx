@@ -82,9 +82,27 @@ def tensor_of(array):
     return wrap(array)
 
 
-cdef bint needs_grad(object x):
-    return isinstance(x, TensorBase) and (
-        (<TensorBase>x).node is not None or (<TensorBase>x).leaf_grad)
+cdef bint needs_grad(object x) except -1:
+    """Whether x is a tensor in the graph. A view whose memory was changed in place
+    through its base or another view first takes its new place in the graph (made
+    again from the base, as PyTorch regenerates a view's grad_fn)."""
+    cdef TensorBase t
+    if not isinstance(x, TensorBase):
+        return False
+    t = x
+    if t.base is not None and t.ver.value != t.view_ver:
+        refresh_view(t)
+    return t.node is not None or t.leaf_grad
+
+
+cdef refresh_view(TensorBase t):
+    cdef TensorBase now
+    t.view_ver = t.ver.value  # first: making it again uses t's base, not t
+    if dg_grad_off:
+        return
+    now = TENSOR_NS.view_of(t.base, t._view_steps)
+    t.node = now.node
+    t.nr = now.nr
 
 
 cdef Version version_of(TensorBase t):
@@ -126,7 +144,7 @@ cdef class TensorBase:
     def requires_grad(self):
         """True for leaves created to require grad and for results of recorded
         operations on them."""
-        return self.leaf_grad or self.node is not None
+        return needs_grad(self)
 
     @requires_grad.setter
     def requires_grad(self, value):
@@ -151,11 +169,13 @@ cdef class TensorBase:
     @property
     def is_leaf(self):
         """True for tensors not made by a recorded operation."""
+        needs_grad(self)  # (a view brings its place in the graph up to date)
         return self.node is None
 
     @property
     def grad_fn(self):
         """The Node that made this tensor (None for leaves)."""
+        needs_grad(self)  # (a view brings its place in the graph up to date)
         return self.node
 
     @property
@@ -416,6 +436,8 @@ def record(out, tuple inputs, str name, fn, tuple saved=(), bint tensor_args=Fal
 def rebase(TensorBase t, TensorBase result):
     """Make ``t`` (changed in place to ``result``'s values) take ``result``'s
     place in the graph, as in-place operations do."""
+    if t.base is not None:
+        t.view_ver = t.ver.value  # a view changed in place is up to date
     if result.node is not None:
         if t.keep_grad and t.node is not None and t.node.retained is not None:
             t.node.retained[t.nr] = None  # the grad retained is that of the new value
@@ -451,10 +473,17 @@ def bump_version(TensorBase t):
     v.value += 1
 
 
-def share_version(TensorBase view, TensorBase base):
-    """``view`` shares ``base``'s memory: one version counter for both."""
+def share_version(TensorBase view, TensorBase base, tuple step):
+    """``view`` shares ``base``'s memory: one version counter for both, and the
+    steps (``step`` after base's own) that make it from the tensor owning the memory."""
     view.ver = version_of(base)
-    view.base = base if base.base is None else base.base
+    view.view_ver = view.ver.value
+    if base.base is None:
+        view.base = base
+        view._view_steps = (step,)
+    else:
+        view.base = base.base
+        view._view_steps = base._view_steps + (step,)
 
 
 
@@ -733,7 +762,7 @@ def run_backward(tuple outputs, tuple grads, bint keep_graph, bint create_graph,
         if not isinstance(outputs[i], TensorBase):
             raise TypeError(f"outputs must be tensors, not {type(outputs[i]).__name__}")
         t = outputs[i]
-        if t.node is None and not t.leaf_grad:
+        if not needs_grad(t):
             raise RuntimeError(
                 f"element {i} of tensors does not require grad and does not have a grad_fn: "
                 f"nothing it depends on requires grad. Create the inputs with "
@@ -747,7 +776,7 @@ def run_backward(tuple outputs, tuple grads, bint keep_graph, bint create_graph,
             if not isinstance(inputs[i], TensorBase):
                 raise TypeError(f"inputs must be tensors, not {type(inputs[i]).__name__}")
             t = inputs[i]
-            if t.node is None and not t.leaf_grad:
+            if not needs_grad(t):
                 raise RuntimeError(f"input {i} does not require grad: create it with "
                                    f"requires_grad=True to differentiate with respect to it")
             capture_keys.setdefault(t if t.node is None else (t.node, t.nr), []).append(i)

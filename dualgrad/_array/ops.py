@@ -260,11 +260,28 @@ def _axis(axis, ndim):
     return tuple(out)
 
 
-def _view(out, x):
-    """``out`` views ``x``'s memory: they share one version counter."""
+def _view(out, x, step):
+    """``out`` views ``x``'s memory, made from it by ``step`` (a (kind, argument)
+    pair for _apply_steps): they share one version counter, and an in-place
+    change of ``out`` is recorded on the tensor owning the memory."""
     if np.shares_memory(out._a, x._a):
-        share_version(out, x)
+        share_version(out, x, step)
     return out
+
+
+def _apply_steps(ns, x, steps):
+    """Make a view's values from its base's: the steps recorded by _view, on
+    arrays or (recorded) on tensors."""
+    for kind, arg in steps:
+        if kind == "getitem":
+            x = ns.getitem(x, arg)
+        elif kind == "reshape":
+            x = ns.reshape(x, arg)
+        elif kind == "transpose":
+            x = ns.transpose(x, arg)
+        else:
+            x = ns.broadcast_to(x, arg)
+    return x
 
 
 # ---------------------------------------------------------------------------
@@ -347,6 +364,7 @@ class TensorNS:
                                                                        _ten(g)))
     put_diagonal = staticmethod(lambda g, shape, offset, a1, a2: _put_diagonal(
         _ten(g), shape, offset, a1, a2))
+    view_of = staticmethod(lambda base, steps: _apply_steps(T, base, steps))
 
 
 for _r in RULES:
@@ -498,7 +516,7 @@ def _softmax_bwd(ns, g, y, axis):
 def _reshape(x, shape):
     a = x._a
     out = record(np.reshape(a, shape), (x,), "ReshapeBackward", _reshape_bwd, (a.shape,))
-    return _view(out, x)
+    return _view(out, x, ("reshape", out._a.shape))
 
 
 def _reshape_bwd(ns, g, shape):
@@ -513,7 +531,7 @@ def _transpose(x, axes=None):
         raise RuntimeError(f"permute: {axes} is not a permutation of the {a.ndim} dimensions")
     out = record(np.transpose(a, axes), (x,), "PermuteBackward", _transpose_bwd,
                  (tuple(np.argsort(axes)),))
-    return _view(out, x)
+    return _view(out, x, ("transpose", axes))
 
 
 def _transpose_bwd(ns, g, inverse):
@@ -530,7 +548,7 @@ def _swapaxes(x, a1, a2):
 def _expand_dims(x, axis):
     a = x._a
     out = record(np.expand_dims(a, axis), (x,), "UnsqueezeBackward", _reshape_bwd, (a.shape,))
-    return _view(out, x)
+    return _view(out, x, ("reshape", out._a.shape))
 
 
 def _squeeze(x, axis=None):
@@ -539,13 +557,13 @@ def _squeeze(x, axis=None):
         axis = tuple(i for i in _axis(axis, a.ndim) if a.ndim and a.shape[i] == 1)
     out = record(np.squeeze(a, axis) if a.ndim else a, (x,), "SqueezeBackward", _reshape_bwd,
                  (a.shape,))
-    return _view(out, x)
+    return _view(out, x, ("reshape", out._a.shape))
 
 
 def _broadcast_to(x, shape):
     a = x._a
     out = record(np.broadcast_to(a, shape), (x,), "ExpandBackward", _expand_bwd, (a.shape,))
-    return _view(out, x)
+    return _view(out, x, ("broadcast_to", out._a.shape))
 
 
 def _expand_bwd(ns, g, shape):
@@ -650,8 +668,14 @@ def _index(index):
 def getitem(x, index):
     a = x._a
     index = _index(index)
+    if _basic(index):
+        # A trailing Ellipsis makes NumPy return a 0-d view, not a copied scalar,
+        # when every dimension is indexed by an int (a view, as in PyTorch).
+        items = index if isinstance(index, tuple) else (index,)
+        if not builtins.any(i is Ellipsis for i in items):
+            index = items + (Ellipsis,)
     out = record(a[index], (x,), "IndexBackward", _getitem_bwd, (a.shape, a.dtype, index))
-    return _view(out, x) if _basic(index) else out
+    return _view(out, x, ("getitem", index)) if _basic(index) else out
 
 
 def _getitem_bwd(ns, g, shape, dtype, index):
@@ -716,20 +740,17 @@ def _check_inplace(t, name):
             f"({name}). Changing it would lose the values the gradient is taken at: compute "
             f"out of place (y = x * 2), or change the leaf under `with dualgrad.no_grad():`.")
     base = t._base
-    if base is not None and base.requires_grad:
-        if base.is_leaf:
-            raise RuntimeError(
-                f"a view of a leaf Variable that requires grad is being used in an in-place "
-                f"operation ({name}); compute out of place, or under dualgrad.no_grad().")
+    if base is not None and base.is_leaf and base.requires_grad:
         raise RuntimeError(
-            f"in-place operation ({name}) on a view of a tensor that requires grad: dualgrad "
-            f"does not track in-place changes through views. Change the base tensor itself "
-            f"(index assignment x[i] = v works), or work on a clone().")
+            f"a view of a leaf Variable that requires grad is being used in an in-place "
+            f"operation ({name}); compute out of place, or under dualgrad.no_grad().")
 
 
 def inplace(t, fn, *args, name=None):
     """Apply ``fn(t, *args)`` to ``t`` in place: the values are written into t's
-    memory, its version counter moves, and t takes the result's place in the graph."""
+    memory, its version counter moves, and t takes the result's place in the
+    graph. If t views another tensor's memory, that tensor's place in the graph
+    moves too (PyTorch's CopySlices)."""
     name = name or getattr(fn, "__name__", "in-place operation") + "_"
     _check_inplace(t, name)
     old = alias(t)
@@ -738,6 +759,11 @@ def inplace(t, fn, *args, name=None):
         raise RuntimeError(f"{name}: the result has shape {res._a.shape}, which can't be "
                            f"written into a tensor of shape {t._a.shape}")
     keep_values(old, res)
+    base = t._base
+    if base is not None and is_grad_enabled() and (base.requires_grad or res.requires_grad):
+        before = alias(base)  # base's place in the graph before the change
+    else:
+        before = None
     try:
         np.copyto(t._a, res._a, casting="same_kind")
     except TypeError:
@@ -749,8 +775,25 @@ def inplace(t, fn, *args, name=None):
                                f"broadcast view); clone() it first") from None
         raise
     bump_version(t)
+    if before is not None:
+        rebase(base, _copy_slices(before, res, t._view_steps))
     rebase(t, res)
     return t
+
+
+def _copy_slices(before, res, steps):
+    """The base of a view after an in-place change of the view: ``before`` with
+    the viewed elements replaced by ``res`` (the values are already in memory)."""
+    a = before._a
+    # Which elements of the base the view covers: the steps applied to their indices.
+    covered = np.zeros(a.size, dtype=np.bool_)
+    covered[np.ravel(_apply_steps(N, np.arange(a.size).reshape(a.shape), steps))] = True
+    return record(a, (before, res), "CopySlices", _copy_slices_bwd,
+                  (~covered.reshape(a.shape), steps))
+
+
+def _copy_slices_bwd(ns, g, kept, steps):
+    return g * kept, _apply_steps(ns, g, steps)
 
 
 def _replace(old, value):
@@ -1052,8 +1095,10 @@ def split(tensor, split_size_or_sections, dim=0):
     bounds = np.cumsum(sizes)[:-1]
     pieces = tuple(np.split(a, bounds, axis=dim))
     outs = record(pieces, (x,), "SplitBackward", _split_bwd, (dim,))
-    for o in outs:
-        _view(o, x)
+    start = 0
+    for o, size in zip(outs, sizes):
+        _view(o, x, ("getitem", (slice(None),) * dim + (slice(start, start + size),)))
+        start += size
     return outs
 
 

@@ -1085,3 +1085,69 @@ def test_tensor_constructor_makes_a_floating_copy():
     assert t.tolist() == [1.0, 2.0]
     assert dg.Tensor().shape == (0,)
     assert dg.Tensor([1.0], requires_grad=True).requires_grad
+
+
+# -- in-place changes through views (PyTorch's CopySlices) ---------------------
+
+W_VIEWS = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+
+
+def _views_scalar_row(lib, x):
+    y = x * 1
+    y[0] += 1
+    y[1] *= 3
+    return y
+
+
+def _views_columns(lib, x):
+    y = x * 2
+    y[:, 1:].mul_(x[:, :2])
+    return y
+
+
+def _views_transposed(lib, x):
+    y = x.sin()
+    y.T[0].mul_(3)
+    return y
+
+
+def _views_plain_base(lib, x):
+    b = lib.zeros(2, 3, dtype=lib.float64)
+    b[:, :2].add_(x[:, 1:] ** 2)
+    return b
+
+
+def _views_of_views(lib, x):
+    y = x * 1
+    v = y.reshape(-1)[1:4]
+    v.mul_(v.clone())
+    return y
+
+
+def _views_stale_view(lib, x):
+    y = x * 2
+    old = y[1]                 # made before the change below, which it overlaps
+    y[:, 0].mul_(x[:, 2])
+    return old * 10 + y.sum()
+
+
+@pytest.mark.parametrize("fn", [_views_scalar_row, _views_columns, _views_transposed,
+                                _views_plain_base, _views_of_views, _views_stale_view],
+                         ids=lambda f: f.__name__.removeprefix("_views_"))
+def test_in_place_through_views_matches_pytorch(fn):
+    import torch
+    results = []
+    for lib in (dg, torch):
+        x = lib.tensor(W_VIEWS, dtype=lib.float64, requires_grad=True)
+        y = fn(lib, x)
+        (y * lib.tensor(W_VIEWS, dtype=lib.float64)).sum().backward()
+        results.append((y.detach().numpy().copy(), x.grad.numpy().copy()))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-13)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-13)
+
+
+def test_integer_index_is_a_view():
+    y = dg.tensor([1.0, 2.0, 3.0]) * 1
+    v = y[1]
+    y.mul_(2)
+    assert v.item() == 4.0 and v._base is y
