@@ -129,6 +129,7 @@ def _check_device(device):
 
 
 def _shape(size):
+    """A size given as separate ints, one sequence, or a 1-d tensor, as a tuple of ints."""
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = size[0]
     if len(size) == 1 and isinstance(size[0], TensorBase):
@@ -1383,23 +1384,17 @@ def any(input, dim=None, keepdim=False):
 # ---------------------------------------------------------------------------
 # The public shape functions
 
-def _size_args(shape):
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        return tuple(shape[0])
-    return tuple(shape)
-
-
 def reshape(input, *shape):
     """The values in a new shape (a view where NumPy can make one)."""
-    return _reshape(_ten(input), _size_args(shape))
+    return _reshape(_ten(input), _shape(shape))
 
 
 def view(input, *shape):
     """``reshape`` that must not copy: the result shares memory with the input."""
     x = _ten(input)
-    shape = _size_args(shape)
     if len(shape) == 1 and isinstance(shape[0], (np.dtype, type, str)):
         raise NotImplementedError("view(dtype) is not supported; use .to(dtype)")
+    shape = _shape(shape)
     try:
         np.reshape(x._a, shape, copy=False)
     except ValueError:
@@ -1457,13 +1452,13 @@ def t(input):
 
 def permute(input, *dims):
     """The dimensions reordered as ``dims`` (a view)."""
-    return _transpose(_ten(input), _size_args(dims))
+    return _transpose(_ten(input), _shape(dims))
 
 
 def expand(input, *sizes):
     """A broadcast view of the tensor at a larger size (-1 keeps a dimension)."""
     x = _ten(input)
-    sizes = _size_args(sizes)
+    sizes = _shape(sizes)
     shape = x._a.shape
     lead = len(sizes) - len(shape)
     target = tuple(shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
@@ -1485,7 +1480,7 @@ def flip(input, dims):
 
 def repeat(input, *sizes):
     x = _ten(input)
-    sizes = _size_args(sizes)
+    sizes = _shape(sizes)
     a = x._a
     lead = len(sizes) - a.ndim
     if lead < 0:
