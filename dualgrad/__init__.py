@@ -3,7 +3,8 @@
 Scalar code: forward mode with :class:`Dual`, reverse mode with :class:`Tape`
 and its :class:`Var` handles, and :func:`record` to replay a recorded tape at
 new inputs in C. Array code: :class:`Tensor` and :mod:`dualgrad.autograd`,
-PyTorch's autograd on NumPy arrays. Every elementwise function of the
+PyTorch's autograd on NumPy arrays, and :class:`DualArray`, forward mode on
+NumPy arrays. Every elementwise function of the
 derivative table is ``dualgrad.<name>`` (NumPy semantics) and
 :mod:`dualgrad.math` is a drop-in for Python's :mod:`math`.
 """
@@ -38,6 +39,12 @@ from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  #
 
 _dual.register_array_type(Tensor, _ops.apply_row)
 
+# The array tier, forward mode: DualArray and its operations.
+from ._array.dualarray import DualArray  # noqa: E402
+from ._array import dualops as _dualops  # noqa: E402  (connects DualArray to its operations)
+
+_dual.register_array_type(DualArray, _dualops.apply_row)
+
 
 def is_tensor(obj):
     """True for a dualgrad Tensor."""
@@ -47,7 +54,7 @@ def is_tensor(obj):
 __version__ = "0.1.0"
 __all__ = ["Dual", "Tape", "Var", "record", "Recording", "BranchChangedError", "math",
            *[n for n in _dual.__all__ if n != "Dual"],
-           "Tensor", "is_tensor", "autograd", "linalg", "no_grad", "enable_grad",
+           "Tensor", "is_tensor", "DualArray", "autograd", "linalg", "no_grad", "enable_grad",
            "set_grad_enabled", "is_grad_enabled",
            "float16", "half", "float32", "float64", "double", "int32", "int64", "long",
            "set_default_dtype", "get_default_dtype", "manual_seed", "tensor", "as_tensor",
