@@ -101,7 +101,8 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, 
     axes = _axes(axis, a.ndim)
     v = a.value
     deviation = v - np.mean(v, axis=axes, keepdims=True)
-    scale = 2.0 / builtins.max(_count(a.shape, axes) - ddof, 0)
+    n = _count(a.shape, axes) - ddof
+    scale = 2.0 / n if n > 0 else np.nan  # NumPy's variance is nan there too
     t = np.sum(deviation * a.tangent, axis=_shift(axes), keepdims=keepdims) * scale
     return make(np.var(v, axis=axes, ddof=ddof, keepdims=keepdims), t, a.level)
 
@@ -331,6 +332,8 @@ def where(condition, x=None, y=None):
 
 def clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue,
          max=np._NoValue, **kwargs):
+    if kwargs:
+        raise TypeError(f"np.clip on DualArrays takes no {sorted(kwargs)}")
     lo = a_min if min is np._NoValue else min
     hi = a_max if max is np._NoValue else max
     if lo is not np._NoValue and lo is not None:

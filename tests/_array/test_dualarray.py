@@ -180,6 +180,22 @@ def test_unary_operators_and_ndarray_on_the_left():
     np.testing.assert_array_equal((d % 1.0).tangent, t)
 
 
+def test_ufunc_methods_divmod_and_dg_functions():
+    x, t = np.array([[1.5, -2.0], [0.5, 3.0]]), np.array([[[1.0, 2.0], [3.0, 4.0]]])
+    d = DualArray(x, t)
+    np.testing.assert_array_equal(np.add.reduce(d, axis=0).tangent, [[4.0, 6.0]])
+    np.testing.assert_array_equal(np.multiply.reduce(d, axis=1).tangent,
+                                  [[1.0 * -2.0 + 1.5 * 2.0, 3.0 * 3.0 + 0.5 * 4.0]])
+    np.testing.assert_array_equal(np.maximum.reduce(d, axis=1).tangent, [[1.0, 4.0]])
+    np.testing.assert_array_equal(np.add.accumulate(d, axis=1).tangent, [[[1.0, 3.0], [3.0, 7.0]]])
+    q, r = np.divmod(d, 0.7)
+    assert not q.tangent.any() and np.array_equal(r.tangent, t)
+    for name in ("sigmoid", "erf", "sin"):
+        out = getattr(dg, name)(d)
+        assert type(out) is DualArray
+        np.testing.assert_allclose(out.value, getattr(dg, name)(x), rtol=1e-13)
+
+
 def test_comparisons_are_plain_boolean_arrays():
     d = DualArray([1.0, 2.0, np.nan], np.ones((1, 3)))
     e = DualArray([2.0, 2.0, 0.0], np.ones((1, 3)))
