@@ -45,6 +45,11 @@ from ._array import dualops as _dualops  # noqa: E402  (connects DualArray to it
 
 _dual.register_array_type(DualArray, _dualops.apply_row)
 
+# Functional transforms and the planner that picks a tier and a mode for each call.
+from .functional import (grad, value_and_grad, jvp, vjp, jacfwd, jacrev, jacobian,  # noqa: E402
+                         hessian, hvp, plan)
+from .planner import Plan  # noqa: E402
+
 
 def is_tensor(obj):
     """True for a dualgrad Tensor."""
@@ -54,7 +59,9 @@ def is_tensor(obj):
 __version__ = "0.1.0"
 __all__ = ["Dual", "Tape", "Var", "record", "Recording", "BranchChangedError", "math",
            *[n for n in _dual.__all__ if n != "Dual"],
-           "Tensor", "is_tensor", "DualArray", "autograd", "linalg", "no_grad", "enable_grad",
+           "Tensor", "is_tensor", "DualArray", "grad", "value_and_grad", "jvp", "vjp",
+           "jacfwd", "jacrev", "jacobian", "hessian", "hvp", "plan", "Plan", "autograd", "linalg",
+           "no_grad", "enable_grad",
            "set_grad_enabled", "is_grad_enabled",
            "float16", "half", "float32", "float64", "double", "int32", "int64", "long",
            "set_default_dtype", "get_default_dtype", "manual_seed", "tensor", "as_tensor",

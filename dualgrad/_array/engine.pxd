@@ -18,6 +18,7 @@ cdef class TensorBase:
     cdef TensorBase base             # the tensor whose memory this one views, or None
     cdef public tuple _view_steps    # how this view is made from base: (kind, argument)s
     cdef long view_ver               # the shared version when this view's place was set
+    cdef int level                   # the functional transform it belongs to (0: none)
     cdef object __weakref__
 
 
@@ -53,6 +54,7 @@ cdef class Node:
     cdef bint holds_values           # saved includes tensors' values (else nothing to free)
     cdef bint tensor_args            # rule takes Tensors even without create_graph (Function)
     cdef str label                   # the operation's backward name, e.g. MulBackward
+    cdef int level                   # the highest level of its inputs, given to its outputs
     cdef long stamp                  # the backward pass that owns the three fields below
     cdef int pending                 # its consumers that have not run yet in that pass
     cdef object gbuf                 # the gradient arrived so far (a list if n_out > 1)

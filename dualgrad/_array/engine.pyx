@@ -71,9 +71,17 @@ def configure(tensor_type, numpy_ns, tensor_ns):
 
 
 cdef TensorBase wrap(object array):
-    """A new tensor over ``array`` (NumPy scalars become 0-d arrays)."""
+    """A new tensor over ``array`` (NumPy scalars become 0-d arrays). Values of
+    another array type that NumPy functions dispatch to (a DualArray, for
+    forward over reverse) are kept as they are."""
     cdef TensorBase t = TensorType.__new__(TensorType)
-    t._a = array if type(array) is cnp.ndarray else np.asarray(array)
+    if type(array) is cnp.ndarray:
+        t._a = array
+    elif isinstance(array, (cnp.ndarray, np.generic)) or not hasattr(type(array),
+                                                                     "__array_function__"):
+        t._a = np.asarray(array)
+    else:
+        t._a = array
     return t
 
 
@@ -232,6 +240,16 @@ cdef class TensorBase:
     def _base(self):
         return self.base
 
+    @property
+    def _level(self):
+        """The level of the functional transform this tensor belongs to (0: none);
+        operations give their outputs the highest level of their inputs."""
+        return self.level
+
+    @_level.setter
+    def _level(self, int level):
+        self.level = level
+
     # -- leaving the graph -----------------------------------------------------
 
     def detach(self):
@@ -340,11 +358,14 @@ cdef Node new_node(str name, tuple inputs, object fn, tuple saved, tuple outputs
     cdef tuple targets = PyTuple_New(k)
     cdef object target
     cdef cnp.ndarray a
+    cdef int level = 0
     for i in range(k):
         x = inputs[i]
         target = None
         if needs_grad(x):
             t = x
+            if t.level > level:
+                level = t.level
             if t.node is None:
                 target = t
             else:
@@ -356,6 +377,7 @@ cdef Node new_node(str name, tuple inputs, object fn, tuple saved, tuple outputs
         Py_INCREF(target)
         PyTuple_SET_ITEM(targets, i, target)
     n.edges = targets
+    n.level = level
     n.nrs = None if nrs is None else tuple(nrs)
     n.label = name
     n.fn = fn
@@ -388,13 +410,14 @@ cdef Node new_node(str name, tuple inputs, object fn, tuple saved, tuple outputs
     if filled is not None:
         n.saved = tuple(filled)
     n.n_out = len(outputs)
-    a = (<TensorBase>outputs[0])._a
-    if n.n_out == 1 and a.ndim <= MAX_DIMS:
+    values = (<TensorBase>outputs[0])._a
+    if n.n_out == 1 and type(values) is cnp.ndarray and cnp.PyArray_NDIM(values) <= MAX_DIMS:
+        a = values
         n.ndim = a.ndim
         for i in range(n.ndim):
             n.dims[i] = a.shape[i]
         n.dtype = <object>cnp.PyArray_DESCR(a)
-    else:
+    else:   # several outputs, many dimensions, or values of another array type
         n.ndim = -1
         n.metas = tuple([((<TensorBase>t)._a.shape, (<TensorBase>t)._a.dtype) for t in outputs])
     return n
@@ -403,6 +426,7 @@ cdef Node new_node(str name, tuple inputs, object fn, tuple saved, tuple outputs
 cdef TensorBase attach(TensorBase out, Node node, int nr):
     out.node = node
     out.nr = nr
+    out.level = node.level
     return out
 
 
@@ -520,7 +544,6 @@ cdef tuple meta_of(Node n, int nr):
 cdef bint matches(cnp.ndarray g, object target, int nr):
     """Whether ndarray ``g`` already has the shape and dtype of ``target``'s output."""
     cdef Node n
-    cdef cnp.ndarray a
     cdef int i
     if type(target) is Node:
         n = target
@@ -555,7 +578,8 @@ cdef object conform(object g, object target, int nr, bint create, str who, Py_ss
         return g
     if isinstance(g, TensorBase):
         g = (<TensorBase>g)._a
-    elif not isinstance(g, (cnp.ndarray, np.generic)):
+    elif not isinstance(g, (cnp.ndarray, np.generic)) and not hasattr(type(g),
+                                                                     "__array_function__"):
         g = np.asarray(g, dtype=dtype)
     if g.shape != shape:
         g = np.sum(g, axis=reduce_axes(g.shape, shape, who, index)).reshape(shape)
@@ -808,7 +832,7 @@ def run_backward(tuple outputs, tuple grads, bint keep_graph, bint create_graph,
         elif create_graph:
             result.append(g)
         else:
-            result.append(wrap(g if type(g) is cnp.ndarray else np.asarray(g)))
+            result.append(wrap(g))
     return tuple(result)
 
 

@@ -18,6 +18,7 @@ import threading
 import numpy as np
 
 from dualgrad._array import engine
+from dualgrad._array.dualarray import DualArray, make as _dual
 from dualgrad._array import tensor as _tensor
 from dualgrad._array.engine import (TensorBase, alias, bump_version, is_grad_enabled,
                                     keep_values, rebase, record, share_version)
@@ -113,6 +114,19 @@ def as_tensor(data, dtype=None, device=None):
     if isinstance(data, TensorBase) and (dtype is None or data._a.dtype == _dtype(dtype)):
         return data
     return engine_wrap(_values(data, dtype))
+
+
+def as_input(value, level):
+    """A tensor for an argument of a functional transform at ``level``: a new
+    leaf that requires grad over ``value`` (an ndarray, or a DualArray for
+    forward over reverse); for a tensor, a view that stays in its graph, so that
+    an enclosing transform differentiates through it."""
+    if isinstance(value, TensorBase):
+        t = value.view_as(value) if value.requires_grad else value.detach().requires_grad_()
+    else:
+        t = engine_wrap(value).requires_grad_()
+    t._level = level
+    return t
 
 
 def from_numpy(array):
@@ -265,7 +279,9 @@ def _view(out, x, step):
     """``out`` views ``x``'s memory, made from it by ``step`` (a (kind, argument)
     pair for _apply_steps): they share one version counter, and an in-place
     change of ``out`` is recorded on the tensor owning the memory."""
-    if np.shares_memory(out._a, x._a):
+    # (Values of another array type, DualArrays, are never changed in place.)
+    if isinstance(out._a, np.ndarray) and isinstance(x._a, np.ndarray) and \
+            np.shares_memory(out._a, x._a):
         share_version(out, x, step)
     return out
 
@@ -311,15 +327,24 @@ class NumpyNS:
     diagonal = staticmethod(lambda x, offset, a1, a2: np.diagonal(x, offset, a1, a2))
     solve = staticmethod(np.linalg.solve)
     inv = staticmethod(np.linalg.inv)
-    astype = staticmethod(lambda x, dtype: np.asarray(x).astype(dtype))
+    astype = staticmethod(lambda x, dtype: x.astype(dtype) if isinstance(x, DualArray)
+                          else np.asarray(x).astype(dtype))
     getitem = staticmethod(lambda x, index: x[index])
 
     @staticmethod
     def sum_axes(g, axes, shape):
         return np.sum(g, axis=axes).reshape(shape)
 
+    # The two rules below write g into zeros. A DualArray g (forward over
+    # reverse) is written value and tangent alike, the tangent's direction axis
+    # in front.
+
     @staticmethod
     def index_add(shape, dtype, index, g):
+        if isinstance(g, DualArray):
+            lead = (slice(None),) + (index if isinstance(index, tuple) else (index,))
+            return _dual(N.index_add(shape, dtype, index, g.value),
+                         N.index_add((g.k,) + tuple(shape), dtype, lead, g.tangent), g.level)
         z = np.zeros(shape, dtype=dtype)
         if _basic(index):
             z[index] = g
@@ -329,6 +354,11 @@ class NumpyNS:
 
     @staticmethod
     def put_diagonal(g, shape, offset, a1, a2):
+        if isinstance(g, DualArray):
+            shift = [a + 1 if a >= 0 else a for a in (a1, a2)]
+            return _dual(N.put_diagonal(g.value, shape, offset, a1, a2),
+                         N.put_diagonal(g.tangent, (g.k,) + tuple(shape), offset, *shift),
+                         g.level)
         z = np.zeros(shape, dtype=np.result_type(g))
         # np.diagonal puts the diagonal last, after the other axes in order.
         zt = np.moveaxis(z, (a1, a2), (-2, -1))

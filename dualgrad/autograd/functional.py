@@ -21,6 +21,7 @@ unless ``create_graph=True``.
 import numpy as np
 
 from dualgrad._array import ops as _ops
+from dualgrad._array.dualarray import DualArray, tangent_at
 from dualgrad._array.engine import TensorBase, tensor_of
 from dualgrad.autograd import grad as _grad
 from dualgrad.autograd.grad_mode import enable_grad, is_grad_enabled, set_grad_enabled
@@ -302,7 +303,9 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
     vectorize : bool
         Accepted for PyTorch's signature; the rows are computed one by one either way.
     strategy : {"reverse-mode", "forward-mode"}
-        Only "reverse-mode": dualgrad's array tier has no forward mode.
+        "reverse-mode": one backward pass per output element. "forward-mode":
+        the inputs hold DualArrays carrying chunks of input directions (with
+        ``create_graph=True``, reverse mode gives the same result instead).
 
     Returns
     -------
@@ -316,10 +319,22 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
                          'Hint: If your function has more outputs than inputs, "forward-mode" '
                          'tends to be more performant. Otherwise, prefer to use '
                          '"reverse-mode".')
-    if strategy == "forward-mode":
-        raise NotImplementedError('jacobian(strategy="forward-mode") needs forward-mode '
-                                  'differentiation of tensors, which dualgrad\'s array tier '
-                                  'does not have; use strategy="reverse-mode" (the default)')
+    if strategy == "forward-mode" and not create_graph:
+        is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jacobian")
+        chunks, outputs, is_outputs_tuple = [], None, False
+        for seeds in _identity_chunks(inputs):
+            level, duals = _dual_inputs(inputs, seeds, False)
+            out = func(*duals)
+            is_outputs_tuple, outputs = _as_tuple(out, "outputs of the user-provided function",
+                                                  "jacobian")
+            k = seeds[0].shape[0]
+            chunks.append([np.asarray(tangent_at(o._a, level, k), dtype=o.dtype)
+                           for o in outputs])
+        if strict and not any(isinstance(o._a, DualArray) for o in outputs):
+            raise RuntimeError("Output 0 of the user-provided function does not depend on "
+                               "the inputs. This is not allowed in strict mode.")
+        jac = _columns(chunks, outputs, inputs)
+        return _tuple_postprocess(jac, (is_outputs_tuple, is_inputs_tuple))
     if vectorize and strict:
         raise RuntimeError("dualgrad.autograd.functional.jacobian: `strict=True` and "
                            "`vectorize=True` are not supported together. Please either set "
@@ -369,6 +384,13 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
     is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "hessian")
     if outer_jacobian_strategy not in ("forward-mode", "reverse-mode"):
         raise ValueError('Expected strategy to be either "forward-mode" or "reverse-mode".')
+    if not create_graph:
+        # Forward over reverse, in chunks of directions: one backward pass per chunk.
+        output_blocks = []
+        for seeds in _identity_chunks(inputs):
+            output_blocks.append(_forward_over_reverse(func, inputs, seeds, strict, "hessian")[1])
+        res = _columns(output_blocks, inputs, inputs)
+        return _tuple_postprocess(res, (is_inputs_tuple, is_inputs_tuple))
 
     def ensure_single_output_function(*inp):
         out = func(*inp)
@@ -441,14 +463,28 @@ def vhp(func, inputs, v=None, create_graph=False, strict=False):
 
 
 def hvp(func, inputs, v=None, create_graph=False, strict=False):
-    """The Hessian-vector product ``H v`` of a scalar function at ``inputs``, by
-    the double-backward trick on the gradient (three reverse passes; for a
-    twice continuously differentiable function :func:`vhp` gives the same
-    with two).
+    """The Hessian-vector product ``H v`` of a scalar function at ``inputs``.
+
+    Forward over reverse: the inputs hold DualArrays carrying ``v``, and one
+    backward pass gives gradients whose tangents are ``H v``. With
+    ``create_graph=True`` (a result differentiable back to the inputs) it is
+    the double-backward trick on the gradient instead, as PyTorch does.
 
     Returns ``(func_output, hvp)``, ``hvp`` with the structure of ``inputs``.
     The parameters are those of :func:`vhp`.
     """
+    if not create_graph:
+        is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "hvp")
+        if v is not None:
+            _, v = _as_tuple(v, "v", "hvp")
+            _validate_v(v, inputs, is_inputs_tuple)
+        else:
+            _single_element_v(inputs, "the input to the user-provided function")
+            v = tuple(_ops.ones_like(x) for x in inputs)
+        seeds = tuple(np.asarray(t.detach().numpy(), dtype=x.dtype)[None] for t, x in zip(v, inputs))
+        output, blocks = _forward_over_reverse(func, inputs, seeds, strict, "hvp")
+        result = tuple(tensor_of(b[0]) for b in blocks)
+        return output, _tuple_postprocess(result, is_inputs_tuple)
     with enable_grad():
         is_inputs_tuple, inputs, v, is_outputs_tuple, outputs, jac = _hessian_vector_setup(
             func, inputs, v, create_graph, strict, "hvp")
@@ -464,3 +500,82 @@ def hvp(func, inputs, v=None, create_graph=False, strict=False):
     result = _grad_postprocess(result, create_graph)
     return (_tuple_postprocess(outputs, is_outputs_tuple),
             _tuple_postprocess(result, is_inputs_tuple))
+
+
+# ---------------------------------------------------------------------------
+# Forward mode on tensors: inputs holding DualArrays
+
+def _dual_inputs(inputs, seeds, requires_grad):
+    """Tensors over DualArrays of the inputs' values with tangents ``seeds``
+    (one (k, *shape) block per input), at a new level of the functional transforms."""
+    from dualgrad.functional import new_level
+    level = new_level()
+    duals = [DualArray(x.detach().numpy(), s, level) for x, s in zip(inputs, seeds)]
+    if requires_grad:
+        return level, tuple(_ops.as_input(d, level) for d in duals)
+    return level, tuple(tensor_of(d) for d in duals)
+
+
+def _forward_over_reverse(func, inputs, seeds, strict, fn_name):
+    """``(func_output, H @ seeds per input)``: one backward pass on Tensors
+    holding DualArrays that carry the k directions of ``seeds``."""
+    with enable_grad():
+        level, duals = _dual_inputs(inputs, seeds, True)
+        _, outputs = _scalar_function_outputs(func, duals, fn_name, strict)
+        out = outputs[0]
+        if out.requires_grad:
+            grads = _autograd_grad((out,), duals)
+        else:
+            grads = (None,) * len(duals)
+    k = seeds[0].shape[0]
+    blocks = []
+    for i, (g, x) in enumerate(zip(grads, inputs)):
+        if g is None:
+            if strict:
+                raise RuntimeError(f"The hessian of the user-provided function with respect "
+                                   f"to input {i} is independent of the input. This is not "
+                                   f"allowed in strict mode.")
+            blocks.append(np.zeros((k,) + tuple(x.shape), dtype=x.dtype))
+        else:
+            if strict and not (isinstance(g._a, DualArray) and g._a.level == level):
+                raise RuntimeError(f"The jacobian of the user-provided function is "
+                                   f"independent of input {i}. This is not allowed in strict "
+                                   f"mode when create_graph=True.")
+            blocks.append(np.asarray(tangent_at(g._a, level, k), dtype=x.dtype))
+    return tensor_of(np.asarray(tangent_primal(out._a, level))), blocks
+
+
+def _identity_chunks(inputs):
+    """The unit directions of all input elements, in chunks of the planner's
+    array chunk size: per chunk, one (k, *shape) block per input."""
+    from dualgrad.planner import ARRAY_CHUNK_THRESHOLD, chunk_size
+    sizes = [x.numel() for x in inputs]
+    n = sum(sizes)
+    chunk = chunk_size(n, ARRAY_CHUNK_THRESHOLD)
+    offsets = np.cumsum([0] + sizes)
+    for start in range(0, n, chunk):
+        k = min(chunk, n - start)
+        eye = np.zeros((k, n))
+        eye[np.arange(k), start + np.arange(k)] = 1.0
+        yield tuple(np.asarray(eye[:, o:o + s].reshape((k,) + tuple(x.shape)), dtype=x.dtype)
+                    for o, s, x in zip(offsets, sizes, inputs))
+
+
+def _columns(chunks, outputs, inputs):
+    """Jacobian blocks ``J[i][j]`` of shape out_i.shape + in_j.shape from the
+    tangents of every output per chunk of input directions."""
+    sizes = [x.numel() for x in inputs]
+    offsets = np.cumsum([0] + sizes)
+    res = []
+    for i, o in enumerate(outputs):
+        t = np.concatenate([c[i] for c in chunks], axis=0) if chunks else \
+            np.zeros((0,) + tuple(o.shape))
+        res.append(tuple(tensor_of(np.ascontiguousarray(np.moveaxis(
+            t[a:a + s].reshape((s,) + tuple(o.shape)), 0, -1)).reshape(tuple(o.shape) + tuple(x.shape)))
+            for a, s, x in zip(offsets, sizes, inputs)))
+    return tuple(res)
+
+
+def tangent_primal(a, level):
+    """The primal value of ``a`` at ``level`` (a itself if it carries no tangent there)."""
+    return a.value if isinstance(a, DualArray) and a.level == level else a

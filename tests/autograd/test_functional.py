@@ -266,10 +266,12 @@ def test_hessian_and_hvp_need_a_single_element_output():
 
 
 def test_strategies_and_vectorize():
-    with pytest.raises(NotImplementedError, match="reverse-mode"):
-        F.jacobian(lambda x: x, dg.tensor(B), strategy="forward-mode")
-    with pytest.raises(NotImplementedError, match="reverse-mode"):
-        F.hessian(lambda x: (x ** 2).sum(), dg.tensor(B), outer_jacobian_strategy="forward-mode")
+    f = FUNCTIONS["tuple_tuple"][0]
+    assert_same(F.jacobian(f, to_dg((A, B)), strategy="forward-mode"),
+                TF.jacobian(f, to_torch((A, B)), strategy="forward-mode", vectorize=True))
+    g = SCALAR_FUNCTIONS["two_inputs"][0]
+    assert_same(F.hessian(g, to_dg((A, B)), outer_jacobian_strategy="forward-mode"),
+                TF.hessian(g, to_torch((A, B))))
     with pytest.raises(ValueError, match="reverse-mode"):
         F.jacobian(lambda x: x, dg.tensor(B), strategy="sideways")
     with pytest.raises(RuntimeError, match="not supported together"):

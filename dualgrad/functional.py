@@ -1,0 +1,830 @@
+"""Functional transforms: derivatives of the user's ordinary Python and NumPy code.
+
+``grad``, ``value_and_grad``, ``jvp``, ``vjp``, ``jacfwd``, ``jacrev``,
+``jacobian``, ``hessian`` and ``hvp`` take a function written with NumPy,
+``dualgrad`` or :mod:`dualgrad.math` functions and differentiate it with
+respect to the arguments named by ``argnums``: numbers, ndarrays and nested
+tuples, lists and dicts of them. Results come back as floats and ndarrays, in
+the shapes JAX gives.
+
+How: the arguments are flattened into one vector of n numbers; the planner
+(:mod:`dualgrad.planner`) picks a tier and a mode for the call, and one of four
+evaluators runs ``f`` on the objects of that tier and mode:
+
+=============  ====================================  ==================================
+tier           forward (chunks of k directions)      reverse (sweeps)
+=============  ====================================  ==================================
+scalar         :class:`Dual` per number              :class:`Var` on a :class:`Tape`
+array          :class:`DualArray` per argument       :class:`Tensor` per argument
+=============  ====================================  ==================================
+
+Hessians are forward over reverse: the reverse evaluator runs on dual values
+(the tape's C sweep on the scalar tier, Tensors holding DualArrays on the
+array tier), one sweep per block of directions.
+
+Nesting: every running transform has a level, a number larger than those of
+the transforms around it. A DualArray carries its level; a Tensor made by a
+transform carries its level too, so an operation between objects of two
+levels is done by the higher one, treating the other as a constant. That is
+what makes ``d/dx [x * d/dy (x + y)]`` equal 1 (never 2). The scalar tier's
+Duals and Vars hold C doubles and cannot nest: a transform started inside a
+scalar-tier evaluation makes the outer transform start again on the array tier.
+"""
+
+import functools
+import itertools
+import threading
+
+import numpy as np
+
+from dualgrad import _pytree, planner as _planner
+from dualgrad._array import ops as _ops
+from dualgrad._array.dualarray import DualArray, tangent_at
+from dualgrad._array.engine import TensorBase
+from dualgrad._scalar.dual import Dual
+from dualgrad._scalar.tape import Tape, Var
+from dualgrad.autograd import grad as _autograd_grad
+from dualgrad.autograd.grad_mode import enable_grad
+
+__all__ = ["grad", "value_and_grad", "jvp", "vjp", "jacfwd", "jacrev", "jacobian", "hessian",
+           "hvp", "plan"]
+
+
+# ---------------------------------------------------------------------------
+# Levels: the transforms running in this thread
+
+_local = threading.local()
+_level_ids = itertools.count(2)      # level 1 is for DualArrays made by hand
+
+
+class _Frame:
+    __slots__ = ("level", "tier", "mode")
+
+    def __init__(self, level, tier, mode):
+        self.level, self.tier, self.mode = level, tier, mode
+
+
+def _frames():
+    try:
+        return _local.frames
+    except AttributeError:
+        _local.frames = []
+        return _local.frames
+
+
+class _StartAgainOnArrays(Exception):
+    """A transform began inside a scalar-tier evaluation: the outer transform
+    starts again on the array tier, whose values nest."""
+
+
+class _running:
+    """``with _running(tier, mode) as level``: f runs at a new level."""
+
+    def __init__(self, tier, mode):
+        self.tier, self.mode = tier, mode
+
+    def __enter__(self):
+        frames = _frames()
+        if any(fr.tier == "scalar" for fr in frames):
+            raise _StartAgainOnArrays()
+        frame = _Frame(next(_level_ids), self.tier, self.mode)
+        frames.append(frame)
+        return frame.level
+
+    def __exit__(self, *exc):
+        _frames().pop()
+
+
+def new_level():
+    """A level for a transform run outside this module (autograd.functional)."""
+    return next(_level_ids)
+
+
+def _under_reverse():
+    """Whether a reverse-mode transform encloses this one: its results must then
+    stay Tensors, differentiable by the outer sweep."""
+    return any(fr.mode == "reverse" for fr in _frames())
+
+
+# ---------------------------------------------------------------------------
+# Arguments: the differentiated ones flattened into n numbers
+
+def _is_plain(leaf):
+    return isinstance(leaf, (int, float, np.ndarray, np.generic)) and not isinstance(leaf, bool) \
+        and not (isinstance(leaf, np.ndarray) and leaf.dtype == object)
+
+
+class _Inputs:
+    """The arguments of one call; those named by ``argnums`` flattened to leaves.
+
+    Plain leaves (numbers, numeric ndarrays) are read as float64 arrays; leaves
+    carrying an outer transform's derivatives (DualArray, Tensor) stay as they
+    are. Those, or a call inside another transform, set ``nested``: only the
+    array tier can run.
+    """
+
+    def __init__(self, fname, args, argnums):
+        if isinstance(argnums, int):
+            argnums, self.single = (argnums,), True
+        else:
+            argnums, self.single = tuple(argnums), False
+            if not argnums:
+                raise ValueError(f"{fname}: argnums is an empty tuple; name at least one argument")
+        for i in argnums:
+            if not isinstance(i, int) or not -len(args) <= i < len(args):
+                raise ValueError(f"{fname}: argnums {i!r} does not name one of the {len(args)} "
+                                 f"positional argument(s) f was called with")
+        self.fname, self.args = fname, args
+        self.argnums = tuple(i % len(args) for i in argnums)
+        chosen = args[self.argnums[0]] if self.single else tuple(args[i] for i in self.argnums)
+        leaves, self.tree = _pytree.flatten(chosen)
+        self.values, self.shapes, self.scalar = [], [], []
+        self.nested = False
+        for leaf in leaves:
+            value = _leaf_value(fname, leaf)
+            self.nested |= not isinstance(value, np.ndarray)
+            self.values.append(value)
+            self.shapes.append(tuple(np.shape(value)) if isinstance(value, np.ndarray)
+                               else tuple(value.shape))
+            self.scalar.append(np.ndim(leaf) == 0 and not isinstance(leaf, np.ndarray))
+        # Inside another transform f may close over its values: arrays only.
+        self.nested |= bool(_frames())
+        self.sizes = [int(np.prod(s)) for s in self.shapes]
+        self.offsets = list(itertools.accumulate([0] + self.sizes))
+        self.n = self.offsets[-1]
+
+    def key(self):
+        """What a plan depends on: the structure and shapes of the arguments."""
+        return (self.argnums, self.single, self.tree, tuple(self.shapes), self.nested,
+                tuple(type(a).__name__ for a in self.args))
+
+    def flat(self):
+        """The plain leaves' values as one float64 vector (n,)."""
+        return np.concatenate([v.reshape(-1) for v in self.values]) if self.values \
+            else np.zeros(0)
+
+    def call(self, f, leaves):
+        chosen = _pytree.unflatten(self.tree, leaves)
+        args = list(self.args)
+        if self.single:
+            args[self.argnums[0]] = chosen
+        else:
+            for i, a in zip(self.argnums, chosen):
+                args[i] = a
+        return f(*args)
+
+    def split(self, flat):
+        """A vector (..., n) as one block (..., *shape) per leaf."""
+        lead = flat.shape[:-1]
+        return [flat[..., o:o + s].reshape(lead + sh)
+                for o, s, sh in zip(self.offsets, self.sizes, self.shapes)]
+
+    def tree_of(self, per_leaf):
+        """Results per leaf in the arguments' structure (a tuple per argnum)."""
+        return _pytree.unflatten(self.tree, per_leaf)
+
+
+def _leaf_value(fname, leaf):
+    if isinstance(leaf, (DualArray, TensorBase)):
+        return leaf
+    if isinstance(leaf, (Dual, Var)) or (isinstance(leaf, np.ndarray) and leaf.dtype == object):
+        if any(fr.tier == "scalar" for fr in _frames()):
+            raise _StartAgainOnArrays()
+        raise TypeError(f"{fname}: an argument holds {type(leaf).__name__} values of another "
+                        f"transform's scalar tier; call {fname} on plain numbers or arrays")
+    if isinstance(leaf, (bool, np.bool_)) or (isinstance(leaf, np.ndarray) and leaf.dtype == bool):
+        raise TypeError(f"{fname}: cannot differentiate with respect to a bool")
+    try:
+        value = np.asarray(leaf, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{fname}: arguments to differentiate must be numbers, arrays, or "
+                        f"tuples, lists and dicts of them; got {type(leaf).__name__}") from None
+    if isinstance(leaf, np.ndarray) and leaf.dtype.kind == "c":
+        raise TypeError(f"{fname}: complex arguments are not supported")
+    return value
+
+
+# ---------------------------------------------------------------------------
+# Outputs
+
+class _Outputs:
+    """What f returned, flattened: per leaf its value and shape."""
+
+    def __init__(self, fname, out):
+        leaves, self.tree = _pytree.flatten(out)
+        if not leaves:
+            raise TypeError(f"{fname}: f returned no numbers to differentiate ({out!r})")
+        self.leaves = leaves
+        self.scalar = [np.ndim(o) == 0 and not isinstance(o, (np.ndarray, DualArray, TensorBase))
+                       for o in leaves]
+        self.shapes = [tuple(np.shape(o)) if not isinstance(o, (DualArray, TensorBase))
+                       else tuple(o.shape) for o in leaves]
+        self.sizes = [int(np.prod(s)) for s in self.shapes]
+        self.offsets = list(itertools.accumulate([0] + self.sizes))
+        self.m = self.offsets[-1]
+
+    def tree_of(self, per_leaf):
+        return _pytree.unflatten(self.tree, per_leaf)
+
+
+def _scalar_output(fname, outs):
+    if outs.m != 1 or len(outs.leaves) != 1:
+        shapes = ", ".join(map(str, outs.shapes))
+        raise TypeError(f"{fname} needs f to return one scalar; it returned shape(s) {shapes}. "
+                        f"Use dg.jacobian (or dg.vjp) for functions with several outputs")
+
+
+def _result(value, scalar):
+    """A plain result as users get it: a float for a scalar argument or output."""
+    if isinstance(value, np.ndarray):
+        value = np.asarray(value, dtype=np.float64)
+        if scalar and value.ndim == 0:
+            return float(value)
+    return value
+
+
+# ---------------------------------------------------------------------------
+# The scalar tier: Duals (forward) and a Tape (reverse), one object per number
+
+def _objects(items, shape, scalar):
+    if scalar or shape == ():
+        return items[0]
+    arr = np.empty(len(items), dtype=object)
+    arr[:] = items
+    return arr.reshape(shape)
+
+
+def _scalar_forward(inp, f, seeds):
+    """f at Duals seeded with the k directions ``seeds`` (k, n): per output
+    leaf, its value and tangents (k, *shape)."""
+    flat = inp.flat().tolist()
+    cols = np.ascontiguousarray(seeds.T)
+    duals = [Dual(v, cols[j]) for j, v in enumerate(flat)]
+    leaves = [_objects(duals[o:o + s], sh, sc)
+              for o, s, sh, sc in zip(inp.offsets, inp.sizes, inp.shapes, inp.scalar)]
+    with _running("scalar", "forward"):
+        out = inp.call(f, leaves)
+    outs = _Outputs(inp.fname, out)
+    k = seeds.shape[0]
+    values, tangents = [], []
+    for o, shape in zip(outs.leaves, outs.shapes):
+        items = o.reshape(-1) if isinstance(o, np.ndarray) else [o]
+        val = np.empty(len(items))
+        tan = np.zeros((k, len(items)))
+        for i, item in enumerate(items):
+            if type(item) is Dual:
+                val[i] = item.value
+                tan[:, i] = item.tangent
+            else:
+                val[i] = _number(inp.fname, item)
+        values.append(val.reshape(shape))
+        tangents.append(tan.reshape((k,) + shape))
+    return outs, values, tangents
+
+
+def _number(fname, item):
+    if isinstance(item, (Dual, Var)):
+        raise ValueError(f"{fname}: f returned a {type(item).__name__} of another evaluation")
+    try:
+        return float(item)
+    except TypeError:
+        raise TypeError(f"{fname}: f must return numbers, arrays, or tuples, lists and dicts "
+                        f"of them; got {type(item).__name__}") from None
+
+
+class _ScalarRecording:
+    """f recorded once on a Tape: derivatives by the tape's C sweeps."""
+
+    def __init__(self, inp, f):
+        self.tape = Tape()
+        with self.tape:
+            self.xs = self.tape.var(inp.flat().tolist())
+            leaves = [_objects(self.xs[o:o + s], sh, sc)
+                      for o, s, sh, sc in zip(inp.offsets, inp.sizes, inp.shapes, inp.scalar)]
+            with _running("scalar", "reverse"):
+                out = inp.call(f, leaves)
+        self.outs = _Outputs(inp.fname, out)
+        self.ys = [item for o in self.outs.leaves
+                   for item in (o.reshape(-1) if isinstance(o, np.ndarray) else [o])]
+        self.values = [np.array([y.value if type(y) is Var else _number(inp.fname, y)
+                                 for y in (o.reshape(-1) if isinstance(o, np.ndarray) else [o])]
+                                ).reshape(sh)
+                       for o, sh in zip(self.outs.leaves, self.outs.shapes)]
+
+    def vjp(self, w):
+        return np.asarray(self.tape.vjp(self.ys, self.xs, w), dtype=np.float64).reshape(-1)
+
+    def jacobian(self):
+        if len(self.ys) == 1:
+            return self.vjp(np.ones(1))[None, :]
+        return self.tape.jacobian(self.ys, self.xs)
+
+    def hvp(self, v):
+        return np.asarray(self.tape.hvp(self.ys[0], self.xs, v)).reshape(-1)
+
+    def hessian(self):
+        return np.asarray(self.tape.hessian(self.ys[0], self.xs)).reshape(len(self.xs), -1)
+
+
+# ---------------------------------------------------------------------------
+# The array tier: DualArrays (forward) and Tensors (reverse), one object per argument
+
+def _array_forward(inp, f, seeds):
+    """f at DualArrays seeded with ``seeds`` (k, n) (or one block per leaf):
+    per output leaf, its primal and tangents (k, *shape)."""
+    blocks = seeds if isinstance(seeds, list) else inp.split(seeds[:, None, :])
+    with _running("array", "forward") as level:
+        leaves = [DualArray(v, b.reshape((b.shape[0],) + sh), level)
+                  for v, b, sh in zip(inp.values, blocks, inp.shapes)]
+        out = inp.call(f, leaves)
+        outs = _Outputs(inp.fname, out)
+        k = blocks[0].shape[0] if blocks else 1
+        primals = [o.value if isinstance(o, DualArray) and o.level == level else o
+                   for o in outs.leaves]
+        tangents = [tangent_at(o, level, k) for o in outs.leaves]
+    return outs, primals, tangents
+
+
+class _ArrayRecording:
+    """f run on Tensors that require grad: derivatives by backward sweeps."""
+
+    def __init__(self, inp, f):
+        self.create_graph = _under_reverse()
+        with _running("array", "reverse") as level, enable_grad():
+            self.xs = [_ops.as_input(v, level) for v in inp.values]
+            out = inp.call(f, self.xs)
+        self.outs = _Outputs(inp.fname, out)
+        self.inp = inp
+
+    def _seed(self, w):
+        """Backward from cotangents ``w`` (one block per output leaf) to the inputs."""
+        outs, grads = [], []
+        for o, g in zip(self.outs.leaves, w):
+            if isinstance(o, TensorBase) and o.requires_grad:
+                outs.append(o)
+                grads.append(_ops.as_tensor(g, dtype=o.dtype)
+                             if isinstance(g, np.ndarray) else g)
+        if not outs:
+            return [_ops.zeros_like(x) if self.create_graph else np.zeros(x.shape) for x in self.xs]
+        res = _autograd_grad(outs, self.xs, grads, retain_graph=True,
+                             create_graph=self.create_graph, allow_unused=True)
+        return [self.finish(_ops.zeros_like(x) if g is None else g) for g, x in zip(res, self.xs)]
+
+    def finish(self, t):
+        """A Tensor result as the caller gets it: the Tensor itself under an
+        enclosing reverse transform, else its values."""
+        if not isinstance(t, TensorBase):
+            return t
+        return t if self.create_graph else t._a
+
+    def values(self):
+        return [self.finish(o) for o in self.outs.leaves]
+
+    def vjp(self, w_blocks):
+        return self._seed(w_blocks)
+
+    def jacobian_rows(self):
+        """Per output element, the gradient blocks per input leaf."""
+        rows = []
+        for j, (shape, size) in enumerate(zip(self.outs.shapes, self.outs.sizes)):
+            for e in range(size):
+                w = [np.zeros(s) for s in self.outs.shapes]
+                w[j].reshape(-1)[e] = 1.0
+                rows.append(self._seed(w))
+        return rows
+
+
+# ---------------------------------------------------------------------------
+# Assembling Jacobians: (m, n) blocks into the trees JAX returns
+
+def _jacobian_tree(inp, outs, blocks):
+    """``blocks[i][j]``: d out leaf i / d in leaf j with shape out_shape + in_shape."""
+    per_out = []
+    for i, o_scalar in enumerate(outs.scalar):
+        per_in = [_result(b, o_scalar and s) for b, s in zip(blocks[i], inp.scalar)]
+        per_out.append(inp.tree_of(per_in))
+    return outs.tree_of(per_out)
+
+
+def _split_jacobian(inp, outs, jac):
+    """A dense (m, n) Jacobian as blocks per (output leaf, input leaf)."""
+    return [[jac[mo:mo + ms, no:no + ns].reshape(msh + nsh)
+             for no, ns, nsh in zip(inp.offsets, inp.sizes, inp.shapes)]
+            for mo, ms, msh in zip(outs.offsets, outs.sizes, outs.shapes)]
+
+
+def _forward_jacobian(inp, f, tier, chunk):
+    """The Jacobian by forward passes over chunks of ``chunk`` input directions."""
+    n = inp.n
+    cols, outs, values = [], None, None
+    if tier == "scalar":
+        for start in range(0, max(n, 1), chunk):
+            k = min(chunk, n - start) or 1
+            seeds = np.zeros((k, n))
+            seeds[np.arange(k), start + np.arange(k)] = 1.0 if n else 0.0
+            outs, vals, tans = _scalar_forward(inp, f, seeds)
+            values = values or vals
+            cols.append(np.concatenate([t.reshape(k, -1) for t in tans], axis=1))
+        jac = np.concatenate(cols, axis=0).T if cols else np.zeros((0, 0))
+        return outs, values, _split_jacobian(inp, outs, jac)
+    # Array tier: the seeds are blocks of the identity, the tangents may be of
+    # any array type (an outer transform's), so blocks are joined generically.
+    per_chunk = []
+    for start in range(0, max(n, 1), chunk):
+        k = min(chunk, n - start) or 1
+        seeds = np.zeros((k, n))
+        seeds[np.arange(k), start + np.arange(k)] = 1.0 if n else 0.0
+        outs, prim, tans = _array_forward(inp, f, seeds)
+        values = values or prim
+        per_chunk.append(tans)
+    blocks = []
+    for i, (msh, ms) in enumerate(zip(outs.shapes, outs.sizes)):
+        col = _concat([_reshape(t[i], (t[i].shape[0], ms)) for t in per_chunk], 0)  # (n, ms)
+        col = _transpose2(col)                                                     # (ms, n)
+        blocks.append([_reshape(col[:, no:no + ns], msh + nsh)
+                       for no, ns, nsh in zip(inp.offsets, inp.sizes, inp.shapes)])
+    return outs, values, blocks
+
+
+def _reverse_jacobian(inp, f, tier):
+    if tier == "scalar":
+        rec = _ScalarRecording(inp, f)
+        return rec.outs, rec.values, _split_jacobian(inp, rec.outs, rec.jacobian())
+    rec = _ArrayRecording(inp, f)
+    rows = rec.jacobian_rows()                       # m rows of per-leaf gradients
+    blocks = []
+    for i, (mo, ms, msh) in enumerate(zip(rec.outs.offsets, rec.outs.sizes, rec.outs.shapes)):
+        blocks.append([_reshape(_stack([rows[mo + e][j] for e in range(ms)], 0)
+                                if ms else np.zeros((0,) + nsh), msh + nsh)
+                       for j, nsh in enumerate(inp.shapes)])
+    return rec.outs, rec.values(), blocks
+
+
+def _reshape(a, shape):
+    return a.reshape(shape)
+
+
+def _transpose2(a):
+    return a.T
+
+
+def _concat(parts, axis):
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=axis)
+
+
+def _stack(parts, axis):
+    return np.stack(parts, axis=axis)
+
+
+# ---------------------------------------------------------------------------
+# Planning and restarting
+
+def _planned(fname, f, inp, kind, mode="auto"):
+    """The plan for this call (cached per function and argument shapes)."""
+    return _planner.plan_call(f, kind, inp, mode, _probe)
+
+
+def _probe(inp, f):
+    """One forward evaluation on the array tier with one direction, counting
+    operations: the planner's view of f (output size, how big operations are)."""
+    with _planner.counting() as stats:
+        outs, _, _ = _array_forward(inp, f, np.ones((1, inp.n)) if inp.n else np.zeros((1, 0)))
+    stats.m = outs.m
+    return stats
+
+
+def _run(fname, f, inp, kind, mode, body):
+    """Run ``body(plan)``; if f starts a transform inside a scalar-tier evaluation,
+    remember that f nests and run again on the array tier."""
+    plan = _planned(fname, f, inp, kind, mode)
+    try:
+        return body(plan)
+    except _StartAgainOnArrays:
+        if plan.tier != "scalar" or any(fr.tier == "scalar" for fr in _frames()):
+            raise
+        plan = _planner.on_arrays(f, kind, inp, mode, plan)
+        return body(plan)
+
+
+# ---------------------------------------------------------------------------
+# The transforms
+
+def _check_callable(fname, f):
+    if not callable(f):
+        raise TypeError(f"{fname} expects a function f, not {type(f).__name__}")
+
+
+def jacobian(f, argnums=0, mode="auto"):
+    """The Jacobian of ``f``: a function returning d f / d args.
+
+    Parameters
+    ----------
+    f : callable
+        Written with NumPy, ``dualgrad`` or :mod:`dualgrad.math` functions; may
+        index elements and loop. Returns numbers, arrays, or tuples, lists and
+        dicts of them.
+    argnums : int or tuple of int
+        The positional argument(s) to differentiate with respect to.
+    mode : {"auto", "forward", "reverse"}
+        "auto" lets the planner choose (:func:`plan` shows its choice);
+        "forward" runs forward passes over chunks of input directions,
+        "reverse" one reverse sweep per output element.
+
+    Returns
+    -------
+    callable
+        ``jac(*args)``: for an output leaf of shape ``s_out`` and an input leaf
+        of shape ``s_in``, an array of shape ``s_out + s_in`` (a float when both
+        are scalars), in the structure of the output with the structure of the
+        arguments inside (a tuple of them when ``argnums`` is a tuple).
+
+    Examples
+    --------
+    >>> import numpy as np, dualgrad as dg
+    >>> dg.jacobian(lambda x: np.sin(x) * x[0])(np.array([0.0, 1.0]))
+    array([[0.        , 0.        ],
+           [0.84147098, 0.54030231]])
+    """
+    _check_callable("jacobian", f)
+    if mode not in ("auto", "forward", "reverse"):
+        raise ValueError(f"jacobian: mode must be 'auto', 'forward' or 'reverse', not {mode!r}")
+
+    @functools.wraps(f)
+    def jac(*args):
+        inp = _Inputs("jacobian", args, argnums)
+
+        def body(plan):
+            if plan.mode == "forward":
+                outs, _, blocks = _forward_jacobian(inp, f, plan.tier, plan.chunk)
+            else:
+                outs, _, blocks = _reverse_jacobian(inp, f, plan.tier)
+            return _jacobian_tree(inp, outs, blocks)
+        return _run("jacobian", f, inp, "jacobian", mode, body)
+    return jac
+
+
+def jacfwd(f, argnums=0):
+    """The Jacobian by forward mode: ``jacobian(f, argnums, mode="forward")``."""
+    return jacobian(f, argnums, mode="forward")
+
+
+def jacrev(f, argnums=0):
+    """The Jacobian by reverse mode: ``jacobian(f, argnums, mode="reverse")``."""
+    return jacobian(f, argnums, mode="reverse")
+
+
+def value_and_grad(f, argnums=0):
+    """A function returning ``(f(*args), gradient)`` of a scalar-valued ``f``.
+
+    The gradient has the structure of the argument(s) named by ``argnums``
+    (a tuple of them for a tuple). See :func:`grad`.
+    """
+    _check_callable("value_and_grad", f)
+
+    @functools.wraps(f)
+    def value_and_grad_f(*args):
+        return _value_and_grad("value_and_grad", f, args, argnums)
+    return value_and_grad_f
+
+
+def grad(f, argnums=0):
+    """The gradient of a scalar-valued ``f``, as a function of the same arguments.
+
+    Parameters
+    ----------
+    f : callable
+        Returns one number (a float, a 0-d or one-element array).
+    argnums : int or tuple of int
+        Which positional argument(s) to differentiate with respect to.
+
+    Returns
+    -------
+    callable
+        ``grad_f(*args)``: the gradient, with the structure and shapes of the
+        argument(s) (floats for numbers).
+
+    Examples
+    --------
+    >>> import numpy as np, dualgrad as dg
+    >>> dg.grad(lambda x: np.sum(x ** 2))(np.array([1.0, 2.0]))
+    array([2., 4.])
+    >>> dg.grad(lambda x, y: x * y, argnums=(0, 1))(3.0, 4.0)
+    (4.0, 3.0)
+    """
+    _check_callable("grad", f)
+
+    @functools.wraps(f)
+    def grad_f(*args):
+        return _value_and_grad("grad", f, args, argnums)[1]
+    return grad_f
+
+
+def _value_and_grad(fname, f, args, argnums):
+    inp = _Inputs(fname, args, argnums)
+
+    def body(plan):
+        if plan.mode == "forward":
+            outs, values, blocks = _forward_jacobian(inp, f, plan.tier, plan.chunk)
+            _scalar_output(fname, outs)
+            per_leaf = [_result(_reshape(b, sh), sc)
+                        for b, sh, sc in zip(blocks[0], inp.shapes, inp.scalar)]
+            value = values[0]
+        elif plan.tier == "scalar":
+            rec = _ScalarRecording(inp, f)
+            _scalar_output(fname, rec.outs)
+            per_leaf = [_result(b, sc) for b, sc in zip(inp.split(rec.vjp(np.ones(1))),
+                                                         inp.scalar)]
+            value = rec.values[0]
+        else:
+            rec = _ArrayRecording(inp, f)
+            _scalar_output(fname, rec.outs)
+            per_leaf = [_result(g, sc)
+                        for g, sc in zip(rec.vjp([np.ones(rec.outs.shapes[0])]), inp.scalar)]
+            value = rec.values()[0]
+        return value, inp.tree_of(per_leaf)
+    value, g = _run(fname, f, inp, "grad", "auto", body)
+    return _result(value, True), g
+
+
+def jvp(f, primals, tangents):
+    """``(f(*primals), J @ tangents)`` by one forward pass.
+
+    ``primals`` and ``tangents`` are tuples (or lists) of the arguments of
+    ``f`` and of directions of the same structure and shapes.
+    """
+    _check_callable("jvp", f)
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError("jvp: primals and tangents must be tuples (or lists) of arguments, "
+                        "e.g. dg.jvp(f, (x,), (v,))")
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    inp = _Inputs("jvp", tuple(primals), tuple(range(len(primals))))
+    tan_leaves, tan_tree = _pytree.flatten(tuple(tangents))
+    if tan_tree != inp.tree:
+        raise ValueError(f"jvp: tangents have structure {tan_tree}, primals {inp.tree}")
+    blocks = []
+    for t, sh in zip(tan_leaves, inp.shapes):
+        t = t if isinstance(t, (DualArray, TensorBase)) else np.asarray(t, dtype=np.float64)
+        if tuple(np.shape(t) if not isinstance(t, (DualArray, TensorBase)) else t.shape) != sh:
+            raise ValueError(f"jvp: a tangent has shape {np.shape(t)}, its primal {sh}")
+        blocks.append(t.reshape((1,) + sh))
+
+    def body(plan):
+        if plan.tier == "scalar":
+            seeds = np.concatenate([b.reshape(1, -1) for b in blocks], axis=1)
+            outs, values, tans = _scalar_forward(inp, f, seeds)
+        else:
+            outs, values, tans = _array_forward(inp, f, blocks)
+        return (outs.tree_of([_result(v, s) for v, s in zip(values, outs.scalar)]),
+                outs.tree_of([_result(_reshape(t, sh), s)
+                              for t, sh, s in zip(tans, outs.shapes, outs.scalar)]))
+    return _run("jvp", f, inp, "jvp", "forward", body)
+
+
+def vjp(f, *primals):
+    """``(f(*primals), vjp_fn)``: ``vjp_fn(cotangent)`` gives ``cotangent @ J``
+    as a tuple with one entry per primal, by one reverse sweep per call."""
+    _check_callable("vjp", f)
+    inp = _Inputs("vjp", primals, tuple(range(len(primals))))
+
+    def body(plan):
+        if plan.tier == "scalar":
+            rec = _ScalarRecording(inp, f)
+            values = rec.values
+        else:
+            rec = _ArrayRecording(inp, f)
+            values = rec.values()
+        outs = rec.outs
+
+        def vjp_fn(cotangent):
+            leaves, tree = _pytree.flatten(cotangent)
+            if tree != outs.tree:
+                raise ValueError(f"vjp_fn: the cotangent has structure {tree}; f's output has "
+                                 f"{outs.tree}")
+            w = []
+            for c, sh in zip(leaves, outs.shapes):
+                c = c if isinstance(c, (DualArray, TensorBase)) else np.asarray(c, np.float64)
+                if tuple(c.shape) != sh:
+                    raise ValueError(f"vjp_fn: a cotangent has shape {tuple(c.shape)}; the "
+                                     f"output it weighs has shape {sh}")
+                w.append(c)
+            if plan.tier == "scalar":
+                flat = np.concatenate([c.reshape(-1) for c in w]) if w else np.zeros(0)
+                per_leaf = inp.split(rec.vjp(flat))
+            else:
+                per_leaf = rec.vjp(w)
+            return inp.tree_of([_result(g, s) for g, s in zip(per_leaf, inp.scalar)])
+        return outs.tree_of([_result(v, s) for v, s in zip(values, outs.scalar)]), vjp_fn
+    return _run("vjp", f, inp, "vjp", "reverse", body)
+
+
+def hessian(f, argnums=0):
+    """The Hessian of a scalar-valued ``f``, forward over reverse in chunks of directions.
+
+    Returns a function giving, for argument leaves of shapes ``s1`` and ``s2``,
+    blocks of shape ``s1 + s2`` (nested in the arguments' structure twice).
+
+    Examples
+    --------
+    >>> import numpy as np, dualgrad as dg
+    >>> dg.hessian(lambda x: x[0] ** 2 * x[1])(np.array([1.0, 2.0]))
+    array([[4., 2.],
+           [2., 0.]])
+    """
+    _check_callable("hessian", f)
+
+    @functools.wraps(f)
+    def hess(*args):
+        inp = _Inputs("hessian", args, argnums)
+
+        def body(plan):
+            if plan.tier == "scalar":
+                rec = _ScalarRecording(inp, f)
+                _scalar_output("hessian", rec.outs)
+                h = rec.hessian()
+            else:
+                h = np.concatenate([_hvp_block(inp, f, _identity_block(inp.n, s, plan.chunk))
+                                    for s in range(0, inp.n, plan.chunk)], axis=0).T \
+                    if inp.n else np.zeros((0, 0))
+            blocks = [[h[ao:ao + asz, bo:bo + bsz].reshape(ash + bsh)
+                       for bo, bsz, bsh in zip(inp.offsets, inp.sizes, inp.shapes)]
+                      for ao, asz, ash in zip(inp.offsets, inp.sizes, inp.shapes)]
+            return inp.tree_of([inp.tree_of([_result(b, s1 and s2) for b, s2 in zip(row, inp.scalar)])
+                                for row, s1 in zip(blocks, inp.scalar)])
+        return _run("hessian", f, inp, "hessian", "auto", body)
+    return hess
+
+
+def _identity_block(n, start, chunk):
+    k = min(chunk, n - start)
+    seeds = np.zeros((k, n))
+    seeds[np.arange(k), start + np.arange(k)] = 1.0
+    return seeds
+
+
+def _hvp_block(inp, f, seeds):
+    """H @ seeds.T as (k, n), forward over reverse: the reverse sweep runs on
+    Tensors holding DualArrays that carry the k directions (one sweep per block)."""
+    def flat_gradient(*args):
+        rec = _ArrayRecording(_Inputs(inp.fname, args, inp.argnums if not inp.single
+                                      else inp.argnums[0]), f)
+        _scalar_output(inp.fname, rec.outs)
+        grads = rec.vjp([np.ones(rec.outs.shapes[0])])
+        return _concat([_reshape(g, (-1,)) for g in grads], 0)
+    outs, _, tans = _array_forward(inp, flat_gradient, seeds)
+    return tans[0]
+
+
+def hvp(f, x, v):
+    """The Hessian-vector product ``H(x) @ v`` of a scalar-valued ``f(x)``,
+    forward over reverse: one reverse sweep carrying the direction ``v``.
+
+    ``x`` is f's one argument (a number, an array, or a tuple, list or dict of
+    them) and ``v`` has its structure; the result has it too.
+
+    Examples
+    --------
+    >>> import numpy as np, dualgrad as dg
+    >>> dg.hvp(lambda x: np.sum(x ** 3), np.array([1.0, 2.0]), np.array([1.0, 1.0]))
+    array([ 6., 12.])
+    """
+    _check_callable("hvp", f)
+    inp = _Inputs("hvp", (x,), 0)
+    v_leaves, v_tree = _pytree.flatten(v)
+    if v_tree != inp.tree:
+        raise ValueError(f"hvp: v has structure {v_tree}, x has {inp.tree}")
+    w = []
+    for t, sh in zip(v_leaves, inp.shapes):
+        t = np.asarray(t, dtype=np.float64)
+        if t.shape != sh:
+            raise ValueError(f"hvp: v has a leaf of shape {t.shape} where x has {sh}")
+        w.append(t.reshape(-1))
+    flat_v = np.concatenate(w) if w else np.zeros(0)
+
+    def body(plan):
+        if plan.tier == "scalar":
+            rec = _ScalarRecording(inp, f)
+            _scalar_output("hvp", rec.outs)
+            hv = rec.hvp(flat_v)
+        else:
+            hv = _hvp_block(inp, f, flat_v[None, :])[0]
+        return inp.tree_of([_result(b, s) for b, s in zip(inp.split(hv), inp.scalar)])
+    return _run("hvp", f, inp, "hvp", "auto", body)
+
+
+def plan(f, *args, argnums=0, kind="jacobian", mode="auto"):
+    """The planner's choice for ``kind`` ("jacobian", "grad", "hessian", "hvp")
+    of ``f`` at ``args``: a :class:`~dualgrad.planner.Plan`; ``str()`` explains it.
+
+    Examples
+    --------
+    >>> import numpy as np, dualgrad as dg
+    >>> p = dg.plan(lambda x: np.tanh(x), np.ones(3))
+    >>> p.mode, p.tier, p.chunk
+    ('forward', 'array', 3)
+    """
+    _check_callable("plan", f)
+    if kind not in ("jacobian", "grad", "hessian", "hvp", "jvp", "vjp"):
+        raise ValueError(f"plan: kind must be one of 'jacobian', 'grad', 'hessian', 'hvp', "
+                         f"'jvp', 'vjp'; not {kind!r}")
+    return _planned("plan", f, _Inputs("plan", args, argnums), kind, mode)

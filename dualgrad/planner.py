@@ -1,0 +1,252 @@
+"""The mixed-mode planner: which tier and which mode differentiate a call.
+
+A Jacobian of f: R^n -> R^m costs about ``ceil(n / k)`` forward passes of k
+directions each, or one recording and m reverse sweeps; either runs on the
+scalar tier (a Dual or a Var per number: cheap per operation, one object per
+element) or on the array tier (a DualArray or a Tensor per argument: some
+microseconds per operation, vectorised over elements). The planner estimates
+each from the shapes and from one probe evaluation of f on DualArrays, which
+counts f's operations and how many elements they produce; code of many
+one-element operations (loops over ``x[i]``) is element-wise code, for which
+the scalar tier exists. It picks the cheapest, and ``str(plan)`` says why.
+
+The cost constants below are per operation (seconds), measured on a 2-core
+x86-64 machine (chains of tanh, multiply and add); only their ratios matter.
+Plans are cached per function, transform and argument shapes.
+"""
+
+import contextlib
+import math
+import threading
+import time
+import weakref
+
+__all__ = ["Plan", "chunk_size", "choose", "SCALAR_CHUNK_THRESHOLD", "ARRAY_CHUNK_THRESHOLD"]
+
+SCALAR_CHUNK_THRESHOLD = 16
+"""Most directions one Dual carries (tunable). Larger chunks mean fewer passes but
+a heap block per operation; ForwardDiff's default threshold is 12."""
+
+ARRAY_CHUNK_THRESHOLD = 256
+"""Most directions one DualArray carries (tunable): its tangent is k times its value."""
+
+ELEMENTWISE_OP_SIZE = 2.0
+"""Code whose operations make at most this many elements on average is element-wise code."""
+
+COSTS = {
+    "python op": 40e-9,                                # the user's code around each scalar op
+    "dual op": 30e-9, "dual direction": 0.5e-9,        # scalar forward, per operation
+    "tape record": 40e-9, "tape sweep": 10e-9,         # scalar reverse, per operation
+    "tape hvp": 22e-9,                                 # forward over reverse sweep, per op
+    "dualarray op": 1.0e-6, "dualarray element": 2.0e-9,   # per op; per element and direction
+    "tensor op": 1.5e-6, "tensor element": 1.7e-9,    # forward, recorded
+    "backward op": 1.0e-6, "backward element": 1.0e-9,    # one sweep
+}
+
+
+def chunk_size(n, threshold):
+    """ForwardDiff's rule: the fewest chunks of at most ``threshold`` directions,
+    then the chunk size that leaves the fewest unused directions in the last one."""
+    if n <= threshold:
+        return max(n, 1)
+    chunks = math.ceil(n / threshold)
+    return math.ceil(n / chunks)
+
+
+class Stats:
+    """What one probe evaluation saw."""
+
+    __slots__ = ("ops", "elements", "m", "seconds")
+
+    def __init__(self, ops=0, elements=0, m=None, seconds=0.0):
+        self.ops, self.elements, self.m, self.seconds = ops, elements, m, seconds
+
+    @property
+    def op_size(self):
+        """Mean elements per operation."""
+        return self.elements / self.ops if self.ops else 1.0
+
+
+class Plan:
+    """The planner's choice for one call.
+
+    Attributes
+    ----------
+    kind : str
+        "jacobian", "grad", "hessian", "hvp", "jvp" or "vjp".
+    tier : str
+        "scalar" (Dual, Tape) or "array" (DualArray, Tensor).
+    mode : str
+        "forward", "reverse", or "forward-over-reverse" for Hessians.
+    chunk : int
+        Directions per forward pass (k).
+    n, m : int
+        Input and output sizes.
+    estimates : dict
+        Estimated seconds of each alternative, keyed by (tier, mode).
+    reasons : list of str
+        Why, in a few lines.
+    """
+
+    def __init__(self, kind, tier, mode, chunk, n, m, estimates, reasons, stats=None):
+        self.kind, self.tier, self.mode, self.chunk = kind, tier, mode, chunk
+        self.n, self.m, self.estimates, self.reasons, self.stats = n, m, estimates, reasons, stats
+
+    def __repr__(self):
+        return (f"Plan(kind={self.kind!r}, tier={self.tier!r}, mode={self.mode!r}, "
+                f"chunk={self.chunk}, n={self.n}, m={self.m})")
+
+    def __str__(self):
+        lines = [f"{self.kind} of f: R^{self.n} -> R^{self.m}: {self.mode} mode on the "
+                 f"{self.tier} tier" + (f", {self.chunk} direction(s) per pass"
+                                        if "forward" in self.mode else "")]
+        lines += ["  " + r for r in self.reasons]
+        if self.estimates:
+            lines.append("  estimates:")
+            best = min(self.estimates.values())
+            for (tier, mode), t in sorted(self.estimates.items(), key=lambda kv: kv[1]):
+                mark = "  <- chosen" if (tier, mode) == (self.tier, self.mode) else ""
+                lines.append(f"    {tier:6} {mode:20} {_seconds(t):>10}  "
+                             f"({t / best if best else 1:.1f}x){mark}")
+        return "\n".join(lines)
+
+
+def _seconds(t):
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if t >= scale:
+            return f"{t / scale:.3g} {unit}"
+    return f"{t / 1e-9:.3g} ns"
+
+
+# ---------------------------------------------------------------------------
+# The cost model: a pure function of the shapes and the probe's counts
+
+def estimates(kind, n, m, stats, scalar_ok=True):
+    """Estimated seconds per (tier, mode) for ``kind`` with n inputs and m outputs."""
+    c = COSTS
+    ops, elements = max(stats.ops, 1), max(stats.elements, 1)
+    out = {}
+    ks, ka = chunk_size(n, SCALAR_CHUNK_THRESHOLD), chunk_size(n, ARRAY_CHUNK_THRESHOLD)
+    passes_s, passes_a = math.ceil(max(n, 1) / ks), math.ceil(max(n, 1) / ka)
+    forward_array = ops * c["dualarray op"] + elements * c["dualarray element"]
+    record_array = ops * c["tensor op"] + elements * c["tensor element"]
+    sweep_array = ops * c["backward op"] + elements * c["backward element"]
+    if kind in ("jacobian", "grad", "jvp", "vjp"):
+        if kind != "vjp":
+            out["array", "forward"] = passes_a * (forward_array + elements * ka * c["dualarray element"])
+            if scalar_ok:
+                out["scalar", "forward"] = passes_s * ops * (c["python op"] + c["dual op"]
+                                                             + ks * c["dual direction"])
+        if kind != "jvp":
+            out["array", "reverse"] = record_array + max(m, 1) * sweep_array
+            if scalar_ok:
+                out["scalar", "reverse"] = ops * (c["python op"] + c["tape record"]
+                                                  + max(m, 1) * c["tape sweep"])
+        if kind == "jvp":   # one pass of one direction, not n
+            out = {k: v / (passes_a if k[0] == "array" else passes_s) for k, v in out.items()}
+    else:   # hessian and hvp: forward over reverse, hvp with one direction
+        directions = n if kind == "hessian" else 1
+        passes = math.ceil(max(directions, 1) / ka)
+        k = min(ka, max(directions, 1))
+        # On dual values every operation does about (1 + k) times the element work,
+        # and the backward rules' arithmetic on duals about twice the operations.
+        out["array", "forward-over-reverse"] = passes * (
+            record_array + 2 * sweep_array + elements * (1 + k) * 3 * c["backward element"])
+        if scalar_ok:
+            out["scalar", "forward-over-reverse"] = ops * (c["python op"] + c["tape record"]
+                                                           + directions * c["tape hvp"])
+    return out
+
+
+def choose(kind, n, m, stats, nested=False, mode="auto"):
+    """The Plan for ``kind`` from the shapes and the probe's counts alone.
+
+    ``nested``: the arguments carry an outer transform's derivatives, which only
+    the array tier's values can hold. ``mode``: "auto", or a forced "forward"
+    or "reverse".
+    """
+    elementwise = stats.op_size <= ELEMENTWISE_OP_SIZE
+    scalar_ok = elementwise and not nested
+    est = estimates(kind, n, m, stats, scalar_ok)
+    reasons = []
+    if nested:
+        reasons.append("the arguments carry an outer transform's derivatives: array tier")
+    elif elementwise:
+        reasons.append(f"element-wise code ({stats.ops} operations of {stats.op_size:.3g} "
+                       f"element(s) on average): the scalar tier is a candidate")
+    else:
+        reasons.append(f"array code ({stats.ops} operations of {stats.op_size:.3g} elements "
+                       f"on average): array tier")
+    candidates = est
+    if mode != "auto":
+        candidates = {k: v for k, v in est.items() if k[1] == mode}
+        reasons.append(f"mode {mode!r} was asked for")
+    (tier, chosen), _ = min(candidates.items(), key=lambda kv: kv[1])
+    if mode == "auto" and kind in ("jacobian", "grad"):
+        reasons.append(f"{n} input(s), {m} output(s): "
+                       + ("forward passes are cheaper than reverse sweeps" if chosen == "forward"
+                          else "reverse sweeps are cheaper than forward passes"))
+    chunk = chunk_size(n if kind != "hvp" else 1,
+                       SCALAR_CHUNK_THRESHOLD if tier == "scalar" else ARRAY_CHUNK_THRESHOLD)
+    return Plan(kind, tier, chosen, chunk, n, m, est, reasons, stats)
+
+
+# ---------------------------------------------------------------------------
+# Probing and the cache
+
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def counting():
+    """Count the DualArray operations made inside the block (Stats)."""
+    from dualgrad._array import dualarray
+    stats = Stats()
+    ops0, elements0 = dualarray.operation_counts()
+    previous = dualarray.count_operations(True)
+    t0 = time.perf_counter()
+    try:
+        yield stats
+    finally:
+        stats.seconds = time.perf_counter() - t0
+        dualarray.count_operations(previous)
+        ops, elements = dualarray.operation_counts()
+        stats.ops, stats.elements = ops - ops0, elements - elements0
+
+
+_cache = weakref.WeakKeyDictionary()     # f -> {(kind, mode, argument key): Plan}
+
+
+def _cached(f):
+    try:
+        return _cache.setdefault(f, {})
+    except TypeError:                    # not weak-referenceable: no cache
+        return {}
+
+
+def plan_call(f, kind, inp, mode, probe):
+    """The cached plan for ``kind`` of f at arguments ``inp``; probe on a miss."""
+    table = _cached(f)
+    key = (kind, mode, inp.key())
+    plan = table.get(key)
+    if plan is None:
+        stats = probe(inp, f)
+        plan = choose(kind, inp.n, stats.m, stats, inp.nested, _mode_of(kind, mode))
+        table[key] = plan
+    return plan
+
+
+def _mode_of(kind, mode):
+    if kind == "jvp":
+        return "forward"
+    if kind == "vjp":
+        return "reverse"
+    return mode
+
+
+def on_arrays(f, kind, inp, mode, plan):
+    """The plan again without the scalar tier (f nests transforms), cached."""
+    new = choose(kind, plan.n, plan.m, plan.stats, True, _mode_of(kind, mode))
+    new.reasons.insert(0, "f runs a transform inside: array tier, whose values nest")
+    _cached(f)[(kind, mode, inp.key())] = new
+    return new

@@ -1,0 +1,347 @@
+"""The functional transforms (dualgrad/functional.py) against PyTorch float64 and
+central differences, on scalar and array functions, in every mode and tier."""
+
+import numpy as np
+import pytest
+import torch
+
+import dualgrad as dg
+from dualgrad import functional as F
+
+RNG = np.random.default_rng(7)
+A = RNG.normal(size=(3, 4))
+X4 = RNG.normal(size=4)
+
+
+def f_array(x):                 # R^4 -> R^3, array code
+    return np.tanh(A @ x) * np.sum(x ** 2)
+
+
+def f_array_torch(x):
+    return torch.tanh(torch.tensor(A) @ x) * torch.sum(x ** 2)
+
+
+def f_loop(x):                  # R^4 -> R^3, element-wise code with loops
+    out = []
+    for i in range(3):
+        s = 0.0
+        for j in range(4):
+            s = s + A[i, j] * x[j]
+        out.append(dg.tanh(s) * (x[0] * x[0] + x[1] * x[1] + x[2] * x[2] + x[3] * x[3]))
+    return np.stack(out)
+
+
+def rosenbrock(x):
+    s = 0.0
+    for i in range(len(x) - 1):
+        s = s + 100.0 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2
+    return s
+
+
+def rosenbrock_np(x):
+    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+
+def rosenbrock_torch(x):
+    return torch.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+
+def central_jacobian(f, x, h=1e-6):
+    x = np.asarray(x, dtype=float)
+    cols = []
+    for j in range(x.size):
+        e = np.zeros_like(x)
+        e.flat[j] = h
+        cols.append((np.asarray(f(x + e)) - np.asarray(f(x - e))).reshape(-1) / (2 * h))
+    return np.stack(cols, axis=-1)
+
+
+def torch_jacobian(f, x):
+    return torch.autograd.functional.jacobian(f, torch.tensor(x)).numpy()
+
+
+def torch_hessian(f, x):
+    return torch.autograd.functional.hessian(f, torch.tensor(x)).numpy()
+
+
+# ---------------------------------------------------------------------------
+# Jacobians in every mode
+
+@pytest.mark.parametrize("mode", ["auto", "forward", "reverse"])
+def test_jacobian_array_code(mode):
+    jac = dg.jacobian(f_array, mode=mode)(X4)
+    assert jac.shape == (3, 4)
+    np.testing.assert_allclose(jac, torch_jacobian(f_array_torch, X4), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(jac, central_jacobian(f_array, X4), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("mode", ["auto", "forward", "reverse"])
+def test_jacobian_loop_code(mode):
+    jac = dg.jacobian(f_loop, mode=mode)(X4)
+    np.testing.assert_allclose(jac, torch_jacobian(f_array_torch, X4), rtol=1e-12, atol=1e-14)
+
+
+def test_jacfwd_jacrev_equal_auto():
+    for f in (f_array, f_loop):
+        auto = dg.jacobian(f)(X4)
+        np.testing.assert_allclose(dg.jacfwd(f)(X4), auto, rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(dg.jacrev(f)(X4), auto, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("tier", ["scalar", "array"])
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_every_tier_and_mode(tier, mode, monkeypatch):
+    """Forcing the plan's tier: both tiers give the same Jacobian in both modes."""
+    real = F._planner.choose
+
+    def forced(kind, n, m, stats, nested=False, mode_=None, **kw):
+        plan = real(kind, n, m, stats, nested, mode)
+        plan.tier, plan.mode = tier, mode
+        plan.chunk = 3
+        return plan
+    monkeypatch.setattr(F._planner, "choose", lambda *a, **k: forced(*a[:5]))
+    F._planner._cache.clear()
+
+    def f(x):                   # code both tiers can run
+        return np.sin(x) * x[0] + np.exp(x[1])
+    jac = dg.jacobian(f, mode=mode)(X4)
+    np.testing.assert_allclose(jac, central_jacobian(f, X4), rtol=1e-7, atol=1e-8)
+    F._planner._cache.clear()
+
+
+def test_jacobian_shapes_follow_jax():
+    x = RNG.normal(size=(2, 3))
+    jac = dg.jacobian(lambda x: np.sin(x))(x)
+    assert jac.shape == (2, 3, 2, 3)
+    assert isinstance(dg.jacobian(lambda x: x ** 3)(2.0), float)
+    assert dg.jacobian(lambda x: x ** 3)(2.0) == pytest.approx(12.0)
+    jac = dg.jacobian(lambda x: np.sum(x))(np.ones(3))
+    assert jac.shape == (3,)
+    jac = dg.jacobian(lambda x: x * np.ones(3))(2.0)
+    assert jac.shape == (3,)
+
+
+# ---------------------------------------------------------------------------
+# grad, value_and_grad, argnums, pytrees
+
+def test_grad_scalar_and_array():
+    assert dg.grad(lambda x: x * dg.sin(x))(0.5) == pytest.approx(np.sin(0.5) + 0.5 * np.cos(0.5),
+                                                                  rel=1e-15)
+    x = RNG.normal(size=6)
+    g = dg.grad(rosenbrock_np)(x)
+    t = torch.tensor(x, requires_grad=True)
+    rosenbrock_torch(t).backward()
+    np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(dg.grad(rosenbrock)(x), g, rtol=1e-12)
+    np.testing.assert_allclose(dg.grad(rosenbrock)(list(x)), list(g), rtol=1e-12)
+
+
+def test_value_and_grad():
+    v, g = dg.value_and_grad(rosenbrock_np)(X4)
+    assert v == pytest.approx(rosenbrock_np(X4), rel=1e-15)
+    assert isinstance(v, float)
+    np.testing.assert_allclose(g, dg.grad(rosenbrock)(X4), rtol=1e-12)
+
+
+def test_argnums():
+    f = lambda x, y, z: x * y ** 2 + np.sum(z)  # noqa: E731
+    gx, gz = dg.grad(f, argnums=(0, 2))(2.0, 3.0, np.ones(2))
+    assert gx == 9.0 and np.array_equal(gz, np.ones(2))
+    assert dg.grad(f, argnums=1)(2.0, 3.0, np.ones(2)) == 12.0
+    assert dg.grad(f, argnums=-2)(2.0, 3.0, np.ones(2)) == 12.0
+    jac = dg.jacobian(lambda x, y: x * y, argnums=(0, 1))(np.ones(2), np.full(2, 3.0))
+    np.testing.assert_array_equal(jac[0], 3 * np.eye(2))
+    np.testing.assert_array_equal(jac[1], np.eye(2))
+
+
+def test_pytrees():
+    def f(p):
+        return np.sum(p["w"] * p["x"][0]) + p["x"][1] ** 2 + p["b"][0] * p["b"][1]
+    p = {"w": np.arange(3.0), "x": (np.ones(3), 2.0), "b": [1.0, 5.0]}
+    g = dg.grad(f)(p)
+    assert set(g) == {"w", "x", "b"}
+    np.testing.assert_array_equal(g["w"], np.ones(3))
+    assert isinstance(g["x"], tuple) and isinstance(g["b"], list)
+    np.testing.assert_array_equal(g["x"][0], np.arange(3.0))
+    assert g["x"][1] == 4.0 and g["b"] == [5.0, 1.0]
+    jac = dg.jacobian(lambda p: {"a": p[0] * p[1], "b": [p[0]]})((np.ones(2), 3.0))
+    np.testing.assert_array_equal(jac["a"][0], 3 * np.eye(2))
+    np.testing.assert_array_equal(jac["a"][1], np.ones(2))
+    np.testing.assert_array_equal(jac["b"][0][0], np.eye(2))
+
+
+# ---------------------------------------------------------------------------
+# jvp and vjp
+
+def test_jvp_vjp():
+    v = RNG.normal(size=4)
+    out, t = dg.jvp(f_array, (X4,), (v,))
+    _, t_ref = torch.func.jvp(f_array_torch, (torch.tensor(X4),), (torch.tensor(v),))
+    np.testing.assert_allclose(out, f_array(X4), rtol=1e-15)
+    np.testing.assert_allclose(t, t_ref.numpy(), rtol=1e-12)
+    w = RNG.normal(size=3)
+    out, fn = dg.vjp(f_array, X4)
+    (g,) = fn(w)
+    _, fn_ref = torch.func.vjp(f_array_torch, torch.tensor(X4))
+    np.testing.assert_allclose(g, fn_ref(torch.tensor(w))[0].numpy(), rtol=1e-12)
+    out, t = dg.jvp(lambda x, y: x * y, (2.0, 3.0), (1.0, 0.0))
+    assert (out, t) == (6.0, 3.0)
+    out, fn = dg.vjp(rosenbrock, list(X4))
+    np.testing.assert_allclose(fn(1.0)[0], dg.grad(rosenbrock_np)(X4), rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# Hessians: forward over reverse
+
+@pytest.mark.parametrize("f", [rosenbrock, rosenbrock_np], ids=["loop", "array"])
+def test_hessian_and_hvp(f):
+    x = RNG.normal(size=5)
+    h = dg.hessian(f)(x)
+    h_ref = torch_hessian(rosenbrock_torch, x)
+    np.testing.assert_allclose(h, h_ref, rtol=1e-12, atol=1e-12)
+    v = RNG.normal(size=5)
+    np.testing.assert_allclose(dg.hvp(f, x, v), h_ref @ v, rtol=1e-12, atol=1e-12)
+
+
+def test_hessian_array_tier_in_chunks(monkeypatch):
+    monkeypatch.setattr(F._planner, "ARRAY_CHUNK_THRESHOLD", 2)
+    F._planner._cache.clear()
+    x = RNG.normal(size=5)
+    h = dg.hessian(rosenbrock_np)(x)
+    assert dg.plan(rosenbrock_np, x, kind="hessian").chunk == 2
+    np.testing.assert_allclose(h, torch_hessian(rosenbrock_torch, x), rtol=1e-12, atol=1e-12)
+    F._planner._cache.clear()
+
+
+def test_hessian_of_pytree():
+    h = dg.hessian(lambda p: p[0] ** 2 * p[1])((3.0, 2.0))
+    assert h == ((4.0, 6.0), (6.0, 0.0))
+
+
+# ---------------------------------------------------------------------------
+# Nesting
+
+def test_perturbation_confusion():
+    """d/dx [x * d/dy (x + y)] at x = 1 is 1 (a confused implementation gives 2)."""
+    def outer(x):
+        return x * dg.grad(lambda y: x + y)(1.0)
+    assert dg.grad(outer)(1.0) == 1.0
+    assert dg.jacfwd(outer)(1.0) == 1.0
+    assert dg.jacrev(outer)(1.0) == 1.0
+
+    def outer_fwd(x):
+        return x * dg.jvp(lambda y: x + y, (1.0,), (1.0,))[1]
+    assert dg.grad(outer_fwd)(1.0) == 1.0
+    assert dg.jacfwd(outer_fwd)(1.0) == 1.0
+
+
+def test_grad_of_grad_and_friends():
+    f = lambda x: x ** 3 * dg.sin(x)  # noqa: E731
+    x = 0.7
+    d2 = 6 * x * np.sin(x) + 6 * x ** 2 * np.cos(x) - x ** 3 * np.sin(x)
+    assert dg.grad(dg.grad(f))(x) == pytest.approx(d2, rel=1e-13)
+    assert dg.jacfwd(dg.grad(f))(x) == pytest.approx(d2, rel=1e-13)
+    assert dg.jacrev(dg.jacfwd(f))(x) == pytest.approx(d2, rel=1e-13)
+    assert dg.jvp(dg.grad(f), (x,), (2.0,))[1] == pytest.approx(2 * d2, rel=1e-13)
+    assert dg.grad(lambda x: dg.jvp(f, (x,), (1.0,))[1])(x) == pytest.approx(d2, rel=1e-13)
+    x = RNG.normal(size=4)
+    np.testing.assert_allclose(dg.jacobian(dg.grad(rosenbrock_np))(x), dg.hessian(rosenbrock)(x),
+                               rtol=1e-12)
+
+
+def test_closure_over_outer_variable():
+    # d/dx of grad_y (x * y**2) at y = 2 = d/dx (4 x) = 4
+    assert dg.grad(lambda x: dg.grad(lambda y: x * y ** 2)(2.0))(3.0) == 4.0
+
+
+# ---------------------------------------------------------------------------
+# The planner
+
+def test_chunk_size_follows_forwarddiff():
+    from dualgrad.planner import chunk_size
+    assert chunk_size(1, 12) == 1
+    assert chunk_size(12, 12) == 12
+    assert chunk_size(13, 12) == 7          # 2 chunks of 7 (one unused), not 12 + 1
+    assert chunk_size(100, 12) == 12        # 9 chunks: 8 full, the last 4 used
+    assert chunk_size(1000, 256) == 250
+
+
+@pytest.mark.parametrize("n,m", [(n, m) for n in (1, 10, 100, 1000) for m in (1, 10, 100, 1000)])
+def test_planner_shape_grid_array_code(n, m):
+    from dualgrad.planner import Stats, choose
+    stats = Stats(ops=5, elements=5 * max(m, 10), m=m)   # operations of m elements
+    p = choose("jacobian", n, m, stats)
+    assert p.tier == "array"
+    if n < m:
+        assert p.mode == "forward"
+    if m == 1 and n >= 100:
+        assert p.mode == "reverse"
+    assert min(p.estimates.values()) == p.estimates[p.tier, p.mode]
+
+
+@pytest.mark.parametrize("n,m", [(n, m) for n in (1, 10, 100, 1000) for m in (1, 10, 100, 1000)])
+def test_planner_shape_grid_elementwise_code(n, m):
+    from dualgrad.planner import Stats, choose
+    stats = Stats(ops=2 * n * m, elements=2 * n * m, m=m)
+    p = choose("jacobian", n, m, stats)
+    assert p.tier == "scalar"
+    if 10 * n <= m:
+        assert p.mode == "forward"
+    if 100 * m <= n:
+        assert p.mode == "reverse"
+    assert choose("jacobian", n, m, stats, nested=True).tier == "array"
+    assert choose("jacobian", n, m, stats, mode="reverse").mode == "reverse"
+
+
+def test_plan_explains_itself():
+    x = np.ones(1000)
+    p = dg.plan(rosenbrock_np, x, kind="grad")
+    assert (p.mode, p.tier, p.n, p.m) == ("reverse", "array", 1000, 1)
+    text = str(p)
+    assert "reverse mode on the array tier" in text and "estimates" in text
+    p = dg.plan(rosenbrock, x, kind="grad")
+    assert p.tier == "scalar"
+    assert dg.plan(rosenbrock, x, kind="grad") is p      # cached
+
+
+def test_nested_transform_moves_outer_to_array_tier():
+    def outer(x):
+        return rosenbrock([x[0], x[1] * dg.grad(lambda y: y * y)(x[2])])
+    x = np.array([0.5, 0.3, 0.2])
+    g = dg.grad(outer)(x)
+    assert dg.plan(outer, x, kind="grad").tier == "array"
+    np.testing.assert_allclose(g, central_jacobian(outer, x)[0], rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------
+# Errors
+
+def test_errors():
+    with pytest.raises(TypeError, match="one scalar"):
+        dg.grad(lambda x: x * 2)(np.ones(2))
+    with pytest.raises(ValueError, match="argnums 3"):
+        dg.grad(lambda x: x)(1.0) if False else dg.grad(lambda x: x, argnums=3)(1.0)
+    with pytest.raises(ValueError, match="mode must be"):
+        dg.jacobian(lambda x: x, mode="sideways")
+    with pytest.raises(TypeError, match="expects a function"):
+        dg.grad(3.0)
+    with pytest.raises(TypeError, match="bool"):
+        dg.grad(lambda x: 1.0)(True)
+    with pytest.raises(TypeError, match="tuples"):
+        dg.jvp(lambda x: x, 1.0, 1.0)
+    with pytest.raises(ValueError, match="shape"):
+        dg.hvp(rosenbrock_np, np.ones(3), np.ones(2))
+
+
+# ---------------------------------------------------------------------------
+# scipy.optimize
+
+def test_scipy_trust_ncg_rosenbrock():
+    import scipy.optimize as scipy_optimize
+    x0 = np.full(100, -1.0)
+    x0[::2] = 1.2
+    res = scipy_optimize.minimize(rosenbrock_np, x0, jac=dg.grad(rosenbrock_np),
+                                  hessp=lambda x, p: dg.hvp(rosenbrock_np, x, p),
+                                  method="trust-ncg", options={"gtol": 1e-8})
+    assert res.success
+    np.testing.assert_allclose(res.x, np.ones(100), atol=1e-6)
