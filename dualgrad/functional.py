@@ -541,9 +541,9 @@ def jacobian(f, argnums=0, mode="auto"):
     Examples
     --------
     >>> import numpy as np, dualgrad as dg
-    >>> dg.jacobian(lambda x: np.sin(x) * x[0])(np.array([0.0, 1.0]))
-    array([[0.        , 0.        ],
-           [0.84147098, 0.54030231]])
+    >>> dg.jacobian(lambda x: np.sin(x) * x[0])(np.array([1.0, 2.0]))
+    array([[ 1.38177329,  0.        ],
+           [ 0.90929743, -0.41614684]])
     """
     _check_callable("jacobian", f)
     if mode not in ("auto", "forward", "reverse"):

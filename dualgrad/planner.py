@@ -33,6 +33,7 @@ ARRAY_CHUNK_THRESHOLD = 256
 ELEMENTWISE_OP_SIZE = 2.0
 """Code whose operations make at most this many elements on average is element-wise code."""
 
+#: Seconds per operation of each evaluator; only their ratios matter.
 COSTS = {
     "python op": 40e-9,                                # the user's code around each scalar op
     "dual op": 30e-9, "dual direction": 0.5e-9,        # scalar forward, per operation
@@ -186,8 +187,11 @@ def choose(kind, n, m, stats, nested=False, mode="auto"):
         reasons.append(f"{n} input(s), {m} output(s): "
                        + ("forward passes are cheaper than reverse sweeps" if chosen == "forward"
                           else "reverse sweeps are cheaper than forward passes"))
-    chunk = chunk_size(n if kind != "hvp" else 1,
-                       SCALAR_CHUNK_THRESHOLD if tier == "scalar" else ARRAY_CHUNK_THRESHOLD)
+    if tier == "scalar" and kind in ("hessian", "hvp"):
+        chunk = 1       # the tape's forward-over-reverse sweep carries one direction
+    else:
+        chunk = chunk_size(n if kind != "hvp" else 1,
+                           SCALAR_CHUNK_THRESHOLD if tier == "scalar" else ARRAY_CHUNK_THRESHOLD)
     return Plan(kind, tier, chosen, chunk, n, m, est, reasons, stats)
 
 

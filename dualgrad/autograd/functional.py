@@ -2,12 +2,16 @@
 :func:`jacobian`, :func:`hessian`, :func:`vjp`, :func:`jvp`, :func:`hvp`,
 :func:`vhp`, with PyTorch's signatures, results and errors.
 
-Everything is reverse mode (``autograd.grad``). The Jacobian is built one row
-(one output element) at a time; the Hessian is the Jacobian of the gradient.
-Products with the Jacobian or Hessian from the right (``jvp``, ``hvp``) use
-the double-backward trick: the vector-Jacobian product ``u -> J^T u`` is
-linear in ``u``, so differentiating ``<J^T u, v>`` with respect to ``u`` gives
-``J v`` (with ``u`` an arbitrary point, zeros here).
+They share the machinery of :mod:`dualgrad.functional`. The Jacobian is built
+one row (one output element) at a time by reverse mode, or with
+``strategy="forward-mode"`` by forward passes over chunks of input directions,
+the inputs holding DualArrays. ``hessian`` and ``hvp`` are forward over
+reverse: one backward pass on inputs holding DualArrays that carry the
+directions (all of them, in chunks, for the Hessian). Where the result must
+be differentiable (``create_graph=True``) and for ``jvp``, products from the
+right use the double-backward trick instead: the vector-Jacobian product
+``u -> J^T u`` is linear in ``u``, so differentiating ``<J^T u, v>`` with
+respect to ``u`` gives ``J v`` (with ``u`` an arbitrary point, zeros here).
 
 Before ``func`` sees them, the inputs are replaced by new tensor objects:
 copies detached from the graph that require grad or, with
