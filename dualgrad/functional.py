@@ -486,24 +486,44 @@ def _planned(fname, f, inp, kind, mode="auto"):
 
 def _probe(inp, f):
     """One forward evaluation on the array tier with one direction, counting
-    operations: the planner's view of f (output size, how big operations are)."""
-    with _planner.counting() as stats:
-        outs, _, _ = _array_forward(inp, f, np.ones((1, inp.n)) if inp.n else np.zeros((1, 0)))
+    operations: the planner's view of f (output size, how big operations are).
+    If f cannot run on DualArrays but runs on numbers, the count of its tape."""
+    try:
+        with _planner.counting() as stats:
+            outs, _, _ = _array_forward(inp, f, np.ones((1, inp.n)) if inp.n
+                                        else np.zeros((1, 0)))
+    except _StartAgainOnArrays:
+        raise
+    except Exception as array_error:
+        if inp.nested:
+            raise
+        try:
+            rec = _ScalarRecording(inp, f)
+        except Exception:
+            raise array_error from None
+        return _planner.Stats(ops=len(rec.tape), elements=len(rec.tape), m=len(rec.ys),
+                              arrays=False)
     stats.m = outs.m
     return stats
 
 
 def _run(fname, f, inp, kind, mode, body):
-    """Run ``body(plan)``; if f starts a transform inside a scalar-tier evaluation,
-    remember that f nests and run again on the array tier."""
+    """Run ``body(plan)``. If f starts a transform inside a scalar-tier
+    evaluation, or fails on Duals or Vars where it ran on DualArrays (a NumPy
+    function without object loops, such as np.linalg.solve), remember it and
+    run again on the array tier."""
     plan = _planned(fname, f, inp, kind, mode)
     try:
         return body(plan)
     except _StartAgainOnArrays:
         if plan.tier != "scalar" or any(fr.tier == "scalar" for fr in _frames()):
             raise
-        plan = _planner.on_arrays(f, kind, inp, mode, plan)
-        return body(plan)
+        why = "f runs a transform inside: array tier, whose values nest"
+    except TypeError as e:
+        if plan.tier != "scalar" or not plan.stats.arrays:
+            raise
+        why = f"f failed on the scalar tier ({e}): array tier"
+    return body(_planner.on_arrays(f, kind, inp, mode, plan, why))
 
 
 # ---------------------------------------------------------------------------

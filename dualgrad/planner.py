@@ -57,10 +57,11 @@ def chunk_size(n, threshold):
 class Stats:
     """What one probe evaluation saw."""
 
-    __slots__ = ("ops", "elements", "m", "seconds")
+    __slots__ = ("ops", "elements", "m", "seconds", "arrays")
 
-    def __init__(self, ops=0, elements=0, m=None, seconds=0.0):
+    def __init__(self, ops=0, elements=0, m=None, seconds=0.0, arrays=True):
         self.ops, self.elements, self.m, self.seconds = ops, elements, m, seconds
+        self.arrays = arrays             # False: f ran on numbers but not on DualArrays
 
     @property
     def op_size(self):
@@ -179,6 +180,9 @@ def choose(kind, n, m, stats, nested=False, mode="auto"):
         reasons.append(f"array code ({stats.ops} operations of {stats.op_size:.3g} elements "
                        f"on average): array tier")
     candidates = est
+    if not stats.arrays and not nested:
+        est = candidates = {k: v for k, v in est.items() if k[0] == "scalar"}
+        reasons.append("f does not run on DualArrays: scalar tier")
     if mode != "auto":
         candidates = {k: v for k, v in est.items() if k[1] == mode}
         reasons.append(f"mode {mode!r} was asked for")
@@ -248,9 +252,9 @@ def _mode_of(kind, mode):
     return mode
 
 
-def on_arrays(f, kind, inp, mode, plan):
-    """The plan again without the scalar tier (f nests transforms), cached."""
+def on_arrays(f, kind, inp, mode, plan, why):
+    """The plan again without the scalar tier (``why`` says why), cached."""
     new = choose(kind, plan.n, plan.m, plan.stats, True, _mode_of(kind, mode))
-    new.reasons.insert(0, "f runs a transform inside: array tier, whose values nest")
+    new.reasons[0] = why
     _cached(f)[(kind, mode, inp.key())] = new
     return new

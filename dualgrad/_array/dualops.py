@@ -230,6 +230,22 @@ def diagonal(a, offset=0, axis1=0, axis2=1):
                 np.diagonal(a.tangent, offset, a1 + 1, a2 + 1), a.level)
 
 
+def diag(v, k=0):
+    if v.ndim == 2:
+        return diagonal(v, k)
+    if v.ndim != 1:
+        raise ValueError("np.diag takes a 1-d or a 2-d array")
+    # A 1-d v goes on the k-th diagonal: a linear map, applied as a 0/1 matrix
+    # so that values and tangents of any array type take the same route.
+    n = v.shape[0]
+    size = n + builtins.abs(k)
+    place = np.zeros((size * size, n))
+    place[(np.arange(n) + builtins.max(-k, 0)) * size + np.arange(n) + builtins.max(k, 0),
+          np.arange(n)] = 1.0
+    return make((place @ v.value).reshape(size, size),
+                (v.tangent @ place.T).reshape(v.k, size, size), v.level)
+
+
 def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     _no("trace", dtype=dtype)
     return sum(diagonal(a, offset, axis1, axis2), -1)
@@ -681,7 +697,7 @@ HANDLED = {
     np.reshape: reshape, np.ravel: ravel, np.transpose: transpose, np.swapaxes: swapaxes,
     np.moveaxis: moveaxis, np.squeeze: squeeze, np.expand_dims: expand_dims,
     np.broadcast_to: broadcast_to, np.flip: flip, np.tril: tril, np.triu: triu,
-    np.diagonal: diagonal, np.trace: trace, np.copy: copy,
+    np.diagonal: diagonal, np.diag: diag, np.trace: trace, np.copy: copy,
     np.concatenate: concatenate, np.stack: stack, np.hstack: hstack, np.vstack: vstack,
     np.where: where, np.clip: clip,
     np.matmul: matmul, np.dot: dot, np.inner: inner, np.outer: outer,
