@@ -33,6 +33,7 @@ scalar-tier evaluation makes the outer transform start again on the array tier.
 
 import functools
 import itertools
+import math
 import threading
 
 import numpy as np
@@ -40,7 +41,7 @@ import numpy as np
 from dualgrad import _pytree, planner as _planner
 from dualgrad._array import ops as _ops
 from dualgrad._array.dualarray import DualArray, tangent_at
-from dualgrad._array.engine import TensorBase
+from dualgrad._array.engine import TensorBase, tensor_of
 from dualgrad._scalar.dual import Dual
 from dualgrad._scalar.tape import Tape, Var
 from dualgrad.autograd import grad as _autograd_grad
@@ -149,7 +150,7 @@ class _Inputs:
             self.scalar.append(np.ndim(leaf) == 0 and not isinstance(leaf, np.ndarray))
         # Inside another transform f may close over its values: arrays only.
         self.nested |= bool(_frames())
-        self.sizes = [int(np.prod(s)) for s in self.shapes]
+        self.sizes = [math.prod(s) for s in self.shapes]
         self.offsets = list(itertools.accumulate([0] + self.sizes))
         self.n = self.offsets[-1]
 
@@ -219,7 +220,7 @@ class _Outputs:
                        for o in leaves]
         self.shapes = [tuple(np.shape(o)) if not isinstance(o, (DualArray, TensorBase))
                        else tuple(o.shape) for o in leaves]
-        self.sizes = [int(np.prod(s)) for s in self.shapes]
+        self.sizes = [math.prod(s) for s in self.shapes]
         self.offsets = list(itertools.accumulate([0] + self.sizes))
         self.m = self.offsets[-1]
 
@@ -383,6 +384,26 @@ class _ArrayRecording:
     def vjp(self, w_blocks):
         return self._seed(w_blocks)
 
+    def jacobian_blocks(self, chunk):
+        """The Jacobian as (m, *in_shape) blocks per input leaf, by backward
+        sweeps that carry ``chunk`` cotangents at once: each sweep's output
+        gradient is a DualArray of zeros whose tangents are rows of the
+        identity. The rules are linear in the gradient, so the tangents of the
+        input gradients are those rows of the Jacobian (one sweep where
+        PyTorch's vectorize=True and JAX's vmap batch the same way)."""
+        m = self.outs.m
+        per_leaf = [[] for _ in self.xs]
+        for start in range(0, m, chunk):
+            k = min(chunk, m - start)
+            level = new_level()
+            eye = np.zeros((k, m))
+            eye[np.arange(k), start + np.arange(k)] = 1.0
+            w = [DualArray(np.zeros(sh), eye[:, o:o + s].reshape((k,) + sh), level)
+                 for o, s, sh in zip(self.outs.offsets, self.outs.sizes, self.outs.shapes)]
+            for blocks, g in zip(per_leaf, self._seed([tensor_of(c) for c in w])):
+                blocks.append(tangent_at(g, level, k))
+        return [_concat(b, 0) for b in per_leaf]
+
     def jacobian_rows(self):
         """Per output element, the gradient blocks per input leaf."""
         rows = []
@@ -451,6 +472,12 @@ def _reverse_jacobian(inp, f, tier):
         rec = _ScalarRecording(inp, f)
         return rec.outs, rec.values, _split_jacobian(inp, rec.outs, rec.jacobian())
     rec = _ArrayRecording(inp, f)
+    if not rec.create_graph and rec.outs.m:
+        chunk = _planner.chunk_size(rec.outs.m, _planner.ARRAY_CHUNK_THRESHOLD)
+        rows = rec.jacobian_blocks(chunk)            # (m, *in_shape) per input leaf
+        blocks = [[_reshape(r[mo:mo + ms], msh + nsh) for r, nsh in zip(rows, inp.shapes)]
+                  for mo, ms, msh in zip(rec.outs.offsets, rec.outs.sizes, rec.outs.shapes)]
+        return rec.outs, rec.values(), blocks
     rows = rec.jacobian_rows()                       # m rows of per-leaf gradients
     blocks = []
     for i, (mo, ms, msh) in enumerate(zip(rec.outs.offsets, rec.outs.sizes, rec.outs.shapes)):

@@ -23,9 +23,10 @@ import weakref
 
 __all__ = ["Plan", "chunk_size", "choose", "SCALAR_CHUNK_THRESHOLD", "ARRAY_CHUNK_THRESHOLD"]
 
-SCALAR_CHUNK_THRESHOLD = 16
-"""Most directions one Dual carries (tunable). Larger chunks mean fewer passes but
-a heap block per operation; ForwardDiff's default threshold is 12."""
+SCALAR_CHUNK_THRESHOLD = 64
+"""Most directions one Dual carries (tunable). ForwardDiff's default is 12, for
+stack-allocated tangents; a Dual's operation costs about 22 ns plus 0.6 ns per
+direction, so fewer, longer passes pay until the tangents outgrow the cache."""
 
 ARRAY_CHUNK_THRESHOLD = 256
 """Most directions one DualArray carries (tunable): its tangent is k times its value."""
@@ -35,13 +36,16 @@ ELEMENTWISE_OP_SIZE = 2.0
 
 #: Seconds per operation of each evaluator; only their ratios matter.
 COSTS = {
-    "python op": 40e-9,                                # the user's code around each scalar op
-    "dual op": 30e-9, "dual direction": 0.5e-9,        # scalar forward, per operation
-    "tape record": 40e-9, "tape sweep": 10e-9,         # scalar reverse, per operation
-    "tape hvp": 22e-9,                                 # forward over reverse sweep, per op
-    "dualarray op": 1.0e-6, "dualarray element": 2.0e-9,   # per op; per element and direction
+    "python op": 20e-9,                                # the user's code around each scalar op
+    "dual op": 22e-9, "dual direction": 0.6e-9,        # scalar forward, per operation
+    "tape record": 30e-9,                              # scalar reverse: recording, per op
+    "tape sweep": 4e-9, "tape call": 1e-6,             # one reverse sweep, per op; per sweep
+    "tape hvp": 11e-9,                                 # one forward-over-reverse sweep, per op
+    "dualarray op": 1.0e-6, "dualarray element": 1.5e-9,   # per op; per element and direction
     "tensor op": 1.5e-6, "tensor element": 1.7e-9,    # forward, recorded
-    "backward op": 1.0e-6, "backward element": 1.0e-9,    # one sweep
+    "backward op": 1.0e-6, "backward element": 1.0e-9,    # one sweep, per op and element
+    "backward call": 25e-6,                            # one sweep's fixed cost
+    "flop": 0.25e-9,                                   # per multiply-add and direction
 }
 
 
@@ -57,16 +61,17 @@ def chunk_size(n, threshold):
 class Stats:
     """What one probe evaluation saw."""
 
-    __slots__ = ("ops", "elements", "m", "seconds", "arrays")
+    __slots__ = ("ops", "elements", "flops", "m", "seconds", "arrays")
 
-    def __init__(self, ops=0, elements=0, m=None, seconds=0.0, arrays=True):
-        self.ops, self.elements, self.m, self.seconds = ops, elements, m, seconds
+    def __init__(self, ops=0, elements=0, m=None, seconds=0.0, arrays=True, flops=0):
+        self.ops, self.elements, self.flops, self.m = ops, elements, flops, m
+        self.seconds = seconds
         self.arrays = arrays             # False: f ran on numbers but not on DualArrays
 
     @property
     def op_size(self):
-        """Mean elements per operation."""
-        return self.elements / self.ops if self.ops else 1.0
+        """Mean work per operation: elements made and multiply-adds."""
+        return (self.elements + self.flops) / self.ops if self.ops else 1.0
 
 
 class Plan:
@@ -124,39 +129,56 @@ def _seconds(t):
 # The cost model: a pure function of the shapes and the probe's counts
 
 def estimates(kind, n, m, stats, scalar_ok=True):
-    """Estimated seconds per (tier, mode) for ``kind`` with n inputs and m outputs."""
+    """Estimated seconds per (tier, mode) for ``kind`` with n inputs and m outputs.
+
+    Array-tier costs count operations, the elements they make and the
+    multiply-adds of contractions, each the more often the more directions a
+    pass carries (its value counts as one). Reverse Jacobians on arrays carry
+    chunks of cotangents per sweep; on the scalar tier one sweep per output.
+    """
     c = COSTS
-    ops, elements = max(stats.ops, 1), max(stats.elements, 1)
+    ops, elements, flops = max(stats.ops, 1), max(stats.elements, 1), stats.flops
+    m = max(m or 1, 1)
+
+    def array_pass(k, op_cost):     # one evaluation carrying k directions
+        return ops * op_cost + (1 + k) * (elements * c["dualarray element"] + flops * c["flop"])
+
+    def sweep(k):                   # one backward sweep carrying k cotangents (0: plain)
+        return (c["backward call"] + ops * (c["backward op"] + (c["dualarray op"] if k else 0))
+                + (1 + k) * (elements * c["backward element"] + flops * c["flop"]))
+
+    record = ops * c["tensor op"] + elements * c["tensor element"] + flops * c["flop"]
+    scalar_eval = ops * (c["python op"] + c["tape record"])
     out = {}
-    ks, ka = chunk_size(n, SCALAR_CHUNK_THRESHOLD), chunk_size(n, ARRAY_CHUNK_THRESHOLD)
-    passes_s, passes_a = math.ceil(max(n, 1) / ks), math.ceil(max(n, 1) / ka)
-    forward_array = ops * c["dualarray op"] + elements * c["dualarray element"]
-    record_array = ops * c["tensor op"] + elements * c["tensor element"]
-    sweep_array = ops * c["backward op"] + elements * c["backward element"]
     if kind in ("jacobian", "grad", "jvp", "vjp"):
+        directions = 1 if kind == "jvp" else n
+        ka, ks = (chunk_size(directions, t) for t in (ARRAY_CHUNK_THRESHOLD,
+                                                      SCALAR_CHUNK_THRESHOLD))
         if kind != "vjp":
-            out["array", "forward"] = passes_a * (forward_array + elements * ka * c["dualarray element"])
+            out["array", "forward"] = math.ceil(max(directions, 1) / ka) * array_pass(
+                ka, c["dualarray op"])
             if scalar_ok:
-                out["scalar", "forward"] = passes_s * ops * (c["python op"] + c["dual op"]
-                                                             + ks * c["dual direction"])
+                out["scalar", "forward"] = math.ceil(max(directions, 1) / ks) * ops * (
+                    c["python op"] + c["dual op"] + ks * c["dual direction"])
         if kind != "jvp":
-            out["array", "reverse"] = record_array + max(m, 1) * sweep_array
+            rows = 1 if kind == "vjp" else m
+            kr = chunk_size(rows, ARRAY_CHUNK_THRESHOLD) if rows > 1 else 0
+            out["array", "reverse"] = record + math.ceil(rows / max(kr, 1)) * sweep(kr)
             if scalar_ok:
-                out["scalar", "reverse"] = ops * (c["python op"] + c["tape record"]
-                                                  + max(m, 1) * c["tape sweep"])
-        if kind == "jvp":   # one pass of one direction, not n
-            out = {k: v / (passes_a if k[0] == "array" else passes_s) for k, v in out.items()}
-    else:   # hessian and hvp: forward over reverse, hvp with one direction
+                out["scalar", "reverse"] = scalar_eval + rows * (
+                    c["tape call"] + ops * c["tape sweep"])
+    else:   # hessian and hvp: forward over reverse
         directions = n if kind == "hessian" else 1
-        passes = math.ceil(max(directions, 1) / ka)
-        k = min(ka, max(directions, 1))
-        # On dual values every operation does about (1 + k) times the element work,
-        # and the backward rules' arithmetic on duals about twice the operations.
-        out["array", "forward-over-reverse"] = passes * (
-            record_array + 2 * sweep_array + elements * (1 + k) * 3 * c["backward element"])
+        k = chunk_size(max(directions, 1), ARRAY_CHUNK_THRESHOLD)
+        # On dual values the backward rules' arithmetic takes about three
+        # DualArray operations for each plain one.
+        dual_sweep = (c["backward call"] + ops * (c["backward op"] + 3 * c["dualarray op"])
+                      + 3 * (1 + k) * (elements * c["backward element"] + flops * c["flop"]))
+        out["array", "forward-over-reverse"] = math.ceil(max(directions, 1) / k) * (
+            array_pass(k, c["tensor op"] + c["dualarray op"]) + dual_sweep)
         if scalar_ok:
-            out["scalar", "forward-over-reverse"] = ops * (c["python op"] + c["tape record"]
-                                                           + directions * c["tape hvp"])
+            out["scalar", "forward-over-reverse"] = scalar_eval + directions * (
+                c["tape call"] + ops * c["tape hvp"])
     return out
 
 
@@ -178,7 +200,7 @@ def choose(kind, n, m, stats, nested=False, mode="auto"):
                        f"element(s) on average): the scalar tier is a candidate")
     else:
         reasons.append(f"array code ({stats.ops} operations of {stats.op_size:.3g} elements "
-                       f"on average): array tier")
+                       f"or multiply-adds on average): array tier")
     candidates = est
     if not stats.arrays and not nested:
         est = candidates = {k: v for k, v in est.items() if k[0] == "scalar"}
@@ -210,7 +232,7 @@ def counting():
     """Count the DualArray operations made inside the block (Stats)."""
     from dualgrad._array import dualarray
     stats = Stats()
-    ops0, elements0 = dualarray.operation_counts()
+    before = dualarray.operation_counts()
     previous = dualarray.count_operations(True)
     t0 = time.perf_counter()
     try:
@@ -218,8 +240,8 @@ def counting():
     finally:
         stats.seconds = time.perf_counter() - t0
         dualarray.count_operations(previous)
-        ops, elements = dualarray.operation_counts()
-        stats.ops, stats.elements = ops - ops0, elements - elements0
+        stats.ops, stats.elements, stats.flops = (
+            b - a for a, b in zip(before, dualarray.operation_counts()))
 
 
 _cache = weakref.WeakKeyDictionary()     # f -> {(kind, mode, argument key): Plan}

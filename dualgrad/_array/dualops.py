@@ -21,7 +21,7 @@ import operator
 import numpy as np
 
 from dualgrad._array import dualarray as _core
-from dualgrad._array.dualarray import DualArray, apply_row, lift, make, pad
+from dualgrad._array.dualarray import DualArray, apply_row, count_flops, lift, make, pad
 from dualgrad._scalar.ufuncs import UFUNC_OPS, VALUE_UFUNCS
 
 
@@ -379,6 +379,7 @@ def matmul(a, b):
         return NotImplemented
     L, k, (va, vb), (ta, tb) = lifted
     ans = np.matmul(va, vb)
+    count_flops(np.size(ans) * np.shape(va)[-1])
     full = (k,) + tuple(np.shape(ans))
     na, nb = np.ndim(va), np.ndim(vb)
     out_batch = builtins.max(na, nb, 2) - 2
@@ -407,6 +408,7 @@ def tensordot(a, b, axes=2):
         axa, axb = ([x] if isinstance(x, (int, np.integer)) else list(x) for x in axes)
         axa, axb = [_axis(x, na) for x in axa], [_axis(x, nb) for x in axb]
     ans = np.tensordot(va, vb, (axa, axb))
+    count_flops(np.size(ans) * math.prod(np.shape(va)[i] for i in axa))
     t = None
     if ta is not None:
         t = np.tensordot(ta, vb, (list(_shift(axa)), axb))
@@ -436,6 +438,13 @@ def einsum(subscripts, *operands, out=None, **kwargs):
     ins = ins.split(",")
     d = next(c for c in _LETTERS if c not in subscripts)  # the direction index
     ans = np.einsum(subscripts, *values, **kwargs)
+    sizes = {}      # the loop nest's size: every index letter's extent, once
+    for spec, v in zip(ins, values):
+        letters = spec.replace("...", "")
+        for c, extent in zip(letters, np.shape(v)[np.ndim(v) - len(letters):]):
+            sizes[c] = extent
+    count_flops(math.prod(sizes.values()) * builtins.max(1, np.size(ans) // builtins.max(
+        1, math.prod(sizes[c] for c in res if c in sizes))))
     t = None
     for i, ti in enumerate(tangents):
         if ti is not None:
@@ -477,6 +486,8 @@ def _mT(x):
 def solve(a, b):
     L, k, (A, B), (tA, tB) = _lift(a, b)
     X = np.linalg.solve(A, B)
+    n = np.shape(A)[-1]
+    count_flops(np.size(A) * n // 3 + np.size(X) * n)     # factor, then substitute
     vector = np.ndim(B) == 1
     full = (k,) + tuple(np.shape(X))
     # A dX + dA X = dB
@@ -493,6 +504,7 @@ def solve(a, b):
 
 def inv(a):
     Y = np.linalg.inv(a.value)
+    count_flops(np.size(Y) * np.shape(Y)[-1])
     return make(Y, -np.matmul(np.matmul(Y, a.tangent), Y), a.level)
 
 

@@ -942,23 +942,30 @@ def matmul(input, other):
     except ValueError as e:
         raise RuntimeError(f"matmul: shapes {a.shape} and {b.shape} cannot be multiplied "
                            f"({e})") from None
-    return record(out, (input, other), "MmBackward", _matmul_bwd, (input, other))
+    # Only the gradients needed are computed: the one of a constant matrix
+    # against a batch of cotangents (a Jacobian's rows) is a big outer product.
+    need = (isinstance(input, TensorBase) and input.requires_grad,
+            isinstance(other, TensorBase) and other.requires_grad)
+    return record(out, (input, other), "MmBackward", _matmul_bwd, (input, other, need))
 
 
-def _matmul_bwd(ns, g, a, b):
+def _matmul_bwd(ns, g, a, b, need=(True, True)):
     a1, b1 = np.ndim(a) == 1, np.ndim(b) == 1
     if a1 and b1:
-        return g * b, g * a
+        return g * b if need[0] else None, g * a if need[1] else None
     if a1:
         a, g = ns.expand_dims(a, 0), ns.expand_dims(g, -2)
     if b1:
         b, g = ns.expand_dims(b, -1), ns.expand_dims(g, -1)
-    ga = ns.matmul(g, ns.swapaxes(b, -1, -2))
-    gb = ns.matmul(ns.swapaxes(a, -1, -2), g)
-    if a1:
-        ga = ns.squeeze(ga, -2)
-    if b1:
-        gb = ns.squeeze(gb, -1)
+    ga = gb = None
+    if need[0]:
+        ga = ns.matmul(g, ns.swapaxes(b, -1, -2))
+        if a1:
+            ga = ns.squeeze(ga, -2)
+    if need[1]:
+        gb = ns.matmul(ns.swapaxes(a, -1, -2), g)
+        if b1:
+            gb = ns.squeeze(gb, -1)
     return ga, gb
 
 

@@ -8,6 +8,9 @@ a second per call get at most three rounds, and a workload may cap its rounds
 
 Workload A prints one table per n, like R, with its targets below it, then a
 summary with one column per n; the tiny op prints nanoseconds per operation.
+The Jacobian grids print one row per cell (n, m): the medians, auto's time over
+the faster of forward and reverse, and the plan auto chose. The functional
+API's Hessian-vector products print a table per workload with the plans.
 """
 
 import argparse
@@ -52,9 +55,11 @@ def measure(workload, first, rounds, sample_seconds, log):
     typical = dict(first)
     numbers = {name: max(1, int(sample_seconds / max(first[name], 1e-9))) for name in active}
     samples = {name: [] for name in active}
+    order = list(active.items())
     for r in range(rounds):
         log(f"  {workload.name}: round {r + 1}/{rounds}")
-        for name, fn in active.items():
+        # Each round starts one variant later: none always runs right after another.
+        for name, fn in order[r % len(order):] + order[:r % len(order)]:
             if r < 3 or typical[name] < SLOW:
                 t = _per_call(fn, numbers[name])
                 samples[name].append(t)
@@ -98,12 +103,20 @@ def _fmt_ratio(v):
 
 
 def targets(workload, times):
-    """[{ratio, value, at_most, met}] for the workload's targets (value None: not measured)."""
+    """[{ratio, value, at_most, met}] for the workload's targets (value None: not measured).
+    A denominator may be a tuple of variants: the fastest of them."""
     out = []
     for num, den, limit in workload.targets:
-        value = (times[num] / times[den]
-                 if times.get(num) is not None and times.get(den) is not None else None)
-        out.append({"ratio": f"{_label(workload, num)} / {_label(workload, den)}", "value": value,
+        dens = den if isinstance(den, tuple) else (den,)
+        best = [times[d] for d in dens if times.get(d) is not None]
+        value = (times[num] / min(best)
+                 if times.get(num) is not None and len(best) == len(dens) else None)
+        both_ours = "dualgrad" in num and all("dualgrad" in d for d in dens)
+        name = ((lambda v: v.removeprefix("jacobian, dualgrad ")) if workload.grid else
+                (lambda v: v.removesuffix(", dualgrad")) if both_ours else
+                (lambda v: _label(workload, v)))
+        label = name(den) if len(dens) == 1 else "min(" + ", ".join(map(name, dens)) + ")"
+        out.append({"ratio": f"{name(num)} / {label}", "value": value,
                     "at_most": limit, "met": None if value is None else value <= limit})
     return out
 
@@ -115,11 +128,20 @@ def _verdict(t):
 
 def ratios(workload, times):
     """Each variant's median / the baseline's, and dualgrad's / each peer's."""
-    base, ours = times[workload.baseline], times[workload.reference]
+    base = times[workload.baseline]
     return {f"/ {workload.baseline}": {name: t / base for name, t in times.items()
                                        if t is not None},
-            "dualgrad / peer": {name: ours / t for name, t in times.items()
-                                if t is not None and _is_peer(name)}}
+            "dualgrad / peer": {name: times[_ours(workload, name)] / t
+                                for name, t in times.items() if t is not None and _is_peer(name)}}
+
+
+def _ours(workload, name):
+    """The dualgrad variant a peer's variant is compared with: the first computing
+    the same kind of result (a Hessian-vector product with one), else the reference."""
+    kind = workload.variants[name][0]
+    return next((other for other, v in workload.variants.items()
+                 if v is not None and v[0] == kind and "dualgrad" in other
+                 and not _is_peer(other)), workload.reference)
 
 
 def _is_peer(name):
@@ -129,16 +151,17 @@ def _is_peer(name):
 def table(workload, times, first):
     if workload.ops_per_call:
         return per_op_table(workload, times)
-    base, ours = times[workload.baseline], times[workload.reference]
+    base = times[workload.baseline]
     width = max(len(name) for name in times) + 2
     heading = f"/ {workload.baseline_label}"
     lines = [f"Workload {workload.name}: {workload.description}",
              f"{'variant':{width}s} {'median/call':>12s} {heading:>14s} {'dualgrad faster':>16s}"]
     for name, t in times.items():
         if t is None:
-            lines.append(f"{name:{width}s} {'skipped (not installed)':>44s}")
+            why = f"skipped ({workload.skipped.get(name, 'not installed')})"
+            lines.append(f"{name:{width}s} {why:>44s}")
             continue
-        speedup = f"{t / ours:15.1f}x" if _is_peer(name) else ""
+        speedup = f"{t / times[_ours(workload, name)]:15.1f}x" if _is_peer(name) else ""
         lines.append(f"{name:{width}s} {_fmt_time(t):>12s} {t / base:13.2f}x {speedup:>16s}")
     for name, t in times.items():
         if t is not None and "jit" in name:
@@ -146,6 +169,53 @@ def table(workload, times, first):
     for t in targets(workload, times):
         value = "n/a" if t["value"] is None else _fmt_ratio(t["value"])
         lines.append(f"  target: {t['ratio']} = {value}, {_verdict(t)}")
+    for label, plan in _plans(workload).items():
+        lines.append(f"  plan{' (' + label + ')' if label else ''}: " + str(plan).replace(
+            "\n", "\n    "))
+    return "\n".join(lines)
+
+
+def _plans(workload):
+    """{label: Plan} of the workload ("" for a single plan)."""
+    if workload.plan is None:
+        return {}
+    return dict(workload.plan) if isinstance(workload.plan, dict) else {"": workload.plan}
+
+
+def _plan_brief(plan):
+    return f"{plan.tier} {plan.mode}" + (f", chunk {plan.chunk}" if "forward" in plan.mode else "")
+
+
+def grid_table(group, entries):
+    """One row per cell (n, m): each variant's median, the targets and the plan.
+    entries: [(workload, times)] of one group; the variants' names are the first's."""
+    names = list(entries[0][1])
+    short = {name: name.removeprefix("jacobian, ").removeprefix("dualgrad ") for name in names}
+    cols = [max(10, len(short[name]) + 2) for name in names]
+    lines = [f"{group}: {entries[0][0].description.split(', ', 1)[1]} "
+             f"(median per call; plan: auto's tier, mode, directions per pass)",
+             f"{'n':>5s} {'m':>5s}" + "".join(f"{short[nm]:>{c}s}" for nm, c in zip(names, cols))
+             + f"{'auto/best':>11s}  {'plan':s}"]
+    missed = []
+    for workload, times in entries:
+        n, m = workload.size
+        cells = []
+        for name, c in zip(names, cols):
+            t = times.get(name)
+            cell = (_fmt_time(t).strip() if t is not None else
+                    workload.skipped.get(name, "n/a") if workload.variants.get(name) is None
+                    and name in workload.skipped else "n/a")
+            cells.append(f"{cell:>{c}s}")
+        tg = targets(workload, times)[0]
+        ratio = "n/a" if tg["value"] is None else _fmt_ratio(tg["value"])
+        if tg["met"] is False:
+            ratio += " !"
+            missed.append(f"n={n}, m={m}")
+        lines.append(f"{n:5d} {m:5d}" + "".join(cells) + f"{ratio:>11s}  "
+                     + _plan_brief(workload.plan))
+    tg = targets(entries[0][0], entries[0][1])[0]
+    lines.append(f"  target: {tg['ratio']} <= {tg['at_most']:g}: "
+                 + (f"MISSED at {'; '.join(missed)} (!)" if missed else "met in every cell"))
     return "\n".join(lines)
 
 
@@ -246,7 +316,8 @@ def main(argv=None):
     def end_group():
         if group:
             print()
-            print(summary_table(group[0][0].group, group), flush=True)
+            print((grid_table if group[0][0].grid else summary_table)(group[0][0].group, group),
+                  flush=True)
             group.clear()
 
     for workload in _workloads.workloads(quick=args.quick):
@@ -255,15 +326,22 @@ def main(argv=None):
         log(f"workload {workload.name}: checking every variant against the analytic answer")
         for name, v in workload.variants.items():
             if v is None:
-                log(f"  {name}: skipped, not installed")
+                log(f"  {name}: skipped, {workload.skipped.get(name, 'not installed')}")
         results, first = first_calls(workload)
         workload.check(results)
         del results                         # (workload A at n = 1000000: 8 MB each)
         n_rounds = min(rounds, workload.max_rounds or rounds)
         times = measure(workload, first, n_rounds, sample, log)
-        print()
-        print(table(workload, times, first), flush=True)
+        if not workload.grid:
+            print()
+            print(table(workload, times, first), flush=True)
         entry = {"seconds_per_call": times, "first_call_seconds": first, "rounds": n_rounds}
+        if workload.skipped:
+            entry["skipped"] = workload.skipped
+        plans = _plans(workload)
+        if plans:
+            entry["plans"] = {label or "auto": {"tier": p.tier, "mode": p.mode, "chunk": p.chunk}
+                              for label, p in plans.items()}
         if workload.ops_per_call:
             modes, peers = per_op_modes(workload, times)
             entry["ops_per_call"] = workload.ops_per_call

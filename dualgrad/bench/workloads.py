@@ -41,6 +41,14 @@ float64 tensors that require gradients, forward and backward: one product then
 NumPy ndarrays (no gradient). The gradients are checked against the analytic
 ones (y and x; y**k and k*x*y**(k-1)).
 
+The Jacobian grids: f = tanh(A @ x) from R^n to R^m for n, m in ``J_SIZES``,
+written on arrays and as a scalar loop over A's entries, by ``dg.jacobian`` in
+each mode beside PyTorch's and JAX's (eager) Jacobians, checked against
+(1 - tanh(A x)**2)[:, None] * A (rtol 1e-10); the target is auto's time over the
+faster of forward and reverse. The functional API's Hessian-vector products:
+``dg.grad`` and ``dg.hvp`` of workload A's loss (checked against
+``a_hvp_exact``) beside ``torch.func``, and of workload R on an ndarray.
+
 PyTorch runs on one thread (``torch.set_num_threads(1)``, set when a workload
 first imports it), as NumPy does under ``OPENBLAS_NUM_THREADS=1``.
 """
@@ -79,6 +87,14 @@ class Workload:
     max_rounds: int = None              # at most this many rounds (for the biggest sizes)
     targets: list = field(default_factory=list)    # (numerator, denominator, at most)
     ops_per_call: dict = None           # name -> operations per call: tables show time per op
+    rtol: object = 1e-9                 # the check's tolerances: a number, or kind -> number
+    atol: float = 1e-9
+    skipped: dict = field(default_factory=dict)    # name -> why it is not run ("too slow")
+    plan: object = None                 # dualgrad's Plan (or label -> Plan), printed with the table
+    grid: bool = False                  # one row of its group's grid table, no table of its own
+
+    def tolerance(self, kind):
+        return self.rtol.get(kind, 1e-9) if isinstance(self.rtol, dict) else self.rtol
 
     def check(self, results):
         """Raise if any variant's result disagrees with the analytic answer."""
@@ -87,7 +103,8 @@ class Workload:
             want = self.expected[kind]
             if callable(want):
                 want = self.expected[kind] = want()
-            if not np.allclose(np.asarray(got, dtype=np.float64), want, rtol=1e-9, atol=1e-9):
+            if not np.allclose(np.asarray(got, dtype=np.float64), want,
+                               rtol=self.tolerance(kind), atol=self.atol):
                 raise AssertionError(f"workload {self.name}, {name}: got {got}, expected {want}")
         if self.check_against_reference and self.reference in results:
             kind, ref = self.variants[self.reference][0], np.asarray(results[self.reference])
@@ -416,6 +433,220 @@ def tiny_op_workload(peers=True):
         ops_per_call={name: (k if name.startswith("chain") else 1) for name in variants})
 
 
+# ---------------------------------------------------------------------------
+# Jacobians: the functional API's planner over a grid of shapes
+
+J_SIZES = (1, 10, 100, 1000)            # n and m, every pair
+J_PEER_LIMITS = {"torch": 10000, "jax": 100}   # loop cells with n*m above: that peer skipped
+J_QUICK_LIMIT = 10000                   # cells with n*m above: left out of --quick
+J_MODES = ("auto", "forward", "reverse")
+J_TARGET = 1.2                          # auto / min(forward, reverse), at most
+J_MAX_ROUNDS = 7
+
+
+def j_data(n, m):
+    """A (m, n), scaled by 1/sqrt(n), and the point x (n,) of the Jacobian cell (n, m)."""
+    rng = np.random.default_rng(1000 * n + m)
+    A = rng.standard_normal((m, n)) / math.sqrt(n)
+    return A, rng.standard_normal(n)
+
+
+def j_loop(x, rows, tanh, stack):
+    """The scalar-loop twin of tanh(A @ x): ``rows`` is A as lists of floats."""
+    out = []
+    for row in rows:
+        s = 0.0
+        for j in range(len(row)):
+            s = s + row[j] * x[j]
+        out.append(tanh(s))
+    return stack(out)
+
+
+def j_jacobian_exact(A, x):
+    return (1.0 - np.tanh(A @ x) ** 2)[:, None] * A
+
+
+def jacobian_workload(kind, n, m, peers=True):
+    """The Jacobian of f: R^n -> R^m at one cell, f = tanh(A @ x) written on arrays
+    (kind "array") or as a scalar loop over A's entries (kind "loop"). Variants:
+    f on NumPy (the baseline), dg.jacobian in each mode, and the peers' Jacobians:
+    PyTorch's torch.autograd.functional.jacobian(vectorize=True), JAX's jacfwd and
+    jacrev without jit. On loop cells with n*m above J_PEER_LIMITS a peer is skipped:
+    JAX eager's jacrev takes 8 s at n*m = 1000 and a minute at 10000, PyTorch's
+    Jacobian 1 s at 10000. Plans are made (and cached) here, outside the timing."""
+    A, x0 = j_data(n, m)
+    if kind == "array":
+        def f(x):
+            return np.tanh(A @ x)
+    else:
+        rows = A.tolist()
+
+        def f(x):
+            return j_loop(x, rows, dg.tanh, np.stack)
+    variants = {"f on NumPy": ("value", lambda: f(x0))}
+    for mode in J_MODES:
+        jac = dg.jacobian(f, mode=mode)
+        variants[f"jacobian, dualgrad {mode}"] = ("jacobian", lambda jac=jac: jac(x0))
+    plan = dg.plan(f, x0, kind="jacobian")
+    names = ("jacobian, PyTorch (vectorize=True)", "jacfwd, JAX eager", "jacrev, JAX eager")
+    skipped = {}
+    for name in names:
+        variants[name] = None
+    too_slow = {lib for lib, limit in J_PEER_LIMITS.items() if kind == "loop" and n * m > limit}
+    skipped = {name: "too slow" for name, lib in zip(names, ("torch", "jax", "jax"))
+               if lib in too_slow}
+    torch = _peer("torch") if peers and "torch" not in too_slow else None
+    if torch is not None:
+        xt = torch.from_numpy(x0)
+        if kind == "array":
+            At = torch.from_numpy(A)
+
+            def f_torch(x):
+                return torch.tanh(At @ x)
+        else:
+            def f_torch(x):
+                return j_loop(x, rows, torch.tanh, torch.stack)
+        jac_torch = torch.autograd.functional.jacobian
+        variants[names[0]] = ("jacobian",
+                              lambda: jac_torch(f_torch, xt, vectorize=True).numpy())
+    jax = _peer("jax") if peers and "jax" not in too_slow else None
+    if jax is not None:
+        jax.config.update("jax_enable_x64", True)
+        jnp = importlib.import_module("jax.numpy")
+        xj = jnp.asarray(x0)
+        if kind == "array":
+            Aj = jnp.asarray(A)
+
+            def f_jax(x):
+                return jnp.tanh(Aj @ x)
+        else:
+            def f_jax(x):
+                return j_loop(x, rows, jnp.tanh, jnp.stack)
+        fwd, rev = jax.jacfwd(f_jax), jax.jacrev(f_jax)
+        variants[names[1]] = ("jacobian", lambda: np.asarray(fwd(xj)))
+        variants[names[2]] = ("jacobian", lambda: np.asarray(rev(xj)))
+    what = "tanh(A @ x)" if kind == "array" else "a loop over A's entries, tanh of each sum"
+    return Workload(
+        f"J {kind}, n={n}, m={m}", f"Jacobian of f: R^{n} -> R^{m}, {what}",
+        "f on NumPy", "jacobian, dualgrad auto", variants,
+        {"value": np.tanh(A @ x0), "jacobian": j_jacobian_exact(A, x0)},
+        baseline_label="f on NumPy", group=f"Jacobian, {kind} f", size=(n, m),
+        max_rounds=J_MAX_ROUNDS,
+        targets=[("jacobian, dualgrad auto",
+                  ("jacobian, dualgrad forward", "jacobian, dualgrad reverse"), J_TARGET)],
+        rtol=1e-10, atol=1e-12, skipped=skipped, plan=plan, grid=True)
+
+
+def jacobian_workloads(kind, quick=False):
+    """Every cell of the grid for ``kind``, n outer, m inner."""
+    for n in J_SIZES:
+        for m in J_SIZES:
+            if quick and n * m > J_QUICK_LIMIT:
+                continue
+            yield jacobian_workload(kind, n, m)
+
+
+# ---------------------------------------------------------------------------
+# Hessian-vector products by the functional API: workloads A and R
+
+HVP_A_SIZES = (1000, 1000000)
+HVP_R_SIZE = 1000
+HVP_TARGET = 4.0                        # hvp / gradient, at most
+
+
+def a_hvp_exact(x0, W, B, v, chunk=1 << 16):
+    """H @ v of workload A by hand, forward over the hand-written backward pass:
+    every element evolves on its own, so H is diagonal and H @ v = (d g_i / d x_i) v_i,
+    carried as tangents dx, dt, dc of x_k, t_k and the factors c_k of the gradient."""
+    hv = np.empty_like(x0)
+    for s in range(0, len(x0), chunk):
+        e = s + chunk
+        x, dx, ts, dts = x0[s:e], np.ones_like(x0[s:e]), [], []
+        for k in range(A_LAYERS):
+            t = np.tanh(x * W[k, s:e] + B[k, s:e])
+            dt = (1.0 - t ** 2) * W[k, s:e] * dx
+            ts.append(t)
+            dts.append(dt)
+            x, dx = t * 0.5 + x, dt * 0.5 + dx
+        g, dg_ = 2.0 * x, 2.0 * dx
+        for k in reversed(range(A_LAYERS)):
+            c = 1.0 + 0.5 * (1.0 - ts[k] ** 2) * W[k, s:e]
+            dc = -ts[k] * dts[k] * W[k, s:e]
+            g, dg_ = g * c, dg_ * c + g * dc
+        hv[s:e] = dg_ * v[s:e]
+    return hv
+
+
+def hvp_a_workload(n, peers=True, max_rounds=None):
+    """dg.grad and dg.hvp of workload A's loss, a NumPy function of x, and
+    PyTorch's torch.func forward over reverse. The hvp is checked against
+    a_hvp_exact (a central difference of the gradient is not enough: at n = 1000000
+    some elements' third derivatives put its error above 1e-3 at any step)."""
+    x0, W, B = a_data(n)
+    v = np.random.default_rng(n + 1).standard_normal(n)
+
+    def f(x):
+        return a_function(x, np.tanh, W, B)
+
+    grad = dg.grad(f)
+    variants = {
+        "f on NumPy": ("value", lambda: f(x0)),
+        "gradient, dualgrad": ("gradient", lambda: grad(x0)),
+        "hvp, dualgrad": ("hvp", lambda: dg.hvp(f, x0, v)),
+    }
+    plans = {"gradient": dg.plan(f, x0, kind="grad"), "hvp": dg.plan(f, x0, kind="hvp")}
+    torch = _peer("torch") if peers else None
+    variants["gradient, PyTorch torch.func"] = variants["hvp, PyTorch torch.func"] = None
+    if torch is not None:
+        Wt, Bt, xt, vt = (torch.from_numpy(a) for a in (W, B, x0, v))
+
+        def f_torch(x):
+            return a_function(x, torch.tanh, Wt, Bt)
+
+        g_torch = torch.func.grad(f_torch)
+        variants["gradient, PyTorch torch.func"] = ("gradient", lambda: g_torch(xt).numpy())
+        variants["hvp, PyTorch torch.func"] = (
+            "hvp", lambda: torch.func.jvp(g_torch, (xt,), (vt,))[1].numpy())
+
+    return Workload(
+        f"HVP A, n={n}", f"workload A's loss as a NumPy function of {n} float64s: "
+        "gradient and Hessian-vector product", "f on NumPy", "hvp, dualgrad", variants,
+        {"value": lambda: float(a_function(dg.tensor(x0), dg.tanh, W, B)),
+         "gradient": lambda: a_gradient_exact(x0, W, B), "hvp": lambda: a_hvp_exact(x0, W, B, v)},
+        baseline_label="f on NumPy", group="HVP A", size=n, max_rounds=max_rounds,
+        targets=[("hvp, dualgrad", "gradient, dualgrad", HVP_TARGET)],
+        plan=plans)
+
+
+def hvp_r_workload(n=HVP_R_SIZE):
+    """dg.grad and dg.hvp of workload R on an ndarray of n floats (f indexes it)."""
+    x0 = r_point(n)
+    v = np.random.default_rng(n + 1).standard_normal(n)
+    grad = dg.grad(rosenbrock)
+    variants = {
+        "f on floats": ("value", lambda: rosenbrock(x0)),
+        "gradient, dualgrad": ("gradient", lambda: grad(x0)),
+        "hvp, dualgrad": ("hvp", lambda: dg.hvp(rosenbrock, x0, v)),
+    }
+    plans = {"gradient": dg.plan(rosenbrock, x0, kind="grad"),
+             "hvp": dg.plan(rosenbrock, x0, kind="hvp")}
+    return Workload(
+        f"HVP R, n={n}", f"chained Rosenbrock on an ndarray of {n} floats: gradient and "
+        "Hessian-vector product", "f on floats", "hvp, dualgrad", variants,
+        {"value": float(rosenbrock(x0)), "gradient": r_gradient_exact(x0),
+         "hvp": r_hvp_exact(x0, v)},
+        size=n,
+        targets=[("hvp, dualgrad", "gradient, dualgrad", HVP_TARGET)], plan=plans)
+
+
+def hvp_workloads(quick=False):
+    for n in HVP_A_SIZES:
+        if quick and n > 1000:
+            continue
+        yield hvp_a_workload(n, max_rounds=5 if n >= 1000000 else None)
+    yield hvp_r_workload()
+
+
 def workloads(quick=False):
     """Every workload, in the order the tables print (quick: small sizes only)."""
     yield s_workload()
@@ -428,3 +659,6 @@ def workloads(quick=False):
             continue
         yield a_workload(n, max_rounds=5 if n >= 1000000 else None)
     yield tiny_op_workload()
+    yield from jacobian_workloads("array", quick)
+    yield from jacobian_workloads("loop", quick)
+    yield from hvp_workloads(quick)
