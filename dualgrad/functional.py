@@ -110,11 +110,6 @@ def _under_reverse():
 # ---------------------------------------------------------------------------
 # Arguments: the differentiated ones flattened into n numbers
 
-def _is_plain(leaf):
-    return isinstance(leaf, (int, float, np.ndarray, np.generic)) and not isinstance(leaf, bool) \
-        and not (isinstance(leaf, np.ndarray) and leaf.dtype == object)
-
-
 class _Inputs:
     """The arguments of one call; those named by ``argnums`` flattened to leaves.
 
@@ -142,8 +137,13 @@ class _Inputs:
         self.values, self.shapes, self.scalar = [], [], []
         self.nested = False
         for leaf in leaves:
+            if type(leaf) is float:          # the common leaf of a list of numbers, quickly
+                self.values.append(leaf)
+                self.shapes.append(())
+                self.scalar.append(True)
+                continue
             value = _leaf_value(fname, leaf)
-            self.nested |= not isinstance(value, np.ndarray)
+            self.nested |= not isinstance(value, (np.ndarray, float))
             self.values.append(value)
             self.shapes.append(tuple(np.shape(value)) if isinstance(value, np.ndarray)
                                else tuple(value.shape))
@@ -161,8 +161,18 @@ class _Inputs:
 
     def flat(self):
         """The plain leaves' values as one float64 vector (n,)."""
-        return np.concatenate([v.reshape(-1) for v in self.values]) if self.values \
-            else np.zeros(0)
+        parts, floats = [], []
+        for v in self.values:
+            if type(v) is float:
+                floats.append(v)
+                continue
+            if floats:
+                parts.append(np.array(floats))
+                floats = []
+            parts.append(v.reshape(-1))
+        if floats:
+            parts.append(np.array(floats))
+        return np.concatenate(parts) if len(parts) > 1 else parts[0] if parts else np.zeros(0)
 
     def call(self, f, leaves):
         chosen = _pytree.unflatten(self.tree, leaves)
@@ -183,6 +193,13 @@ class _Inputs:
     def tree_of(self, per_leaf):
         """Results per leaf in the arguments' structure (a tuple per argnum)."""
         return _pytree.unflatten(self.tree, per_leaf)
+
+    def results(self, flat):
+        """A plain vector (n,) as the caller gets it: floats for numbers, arrays
+        of the leaves' shapes, in the arguments' structure."""
+        if all(self.scalar):
+            return self.tree_of(flat.tolist())
+        return self.tree_of([_result(b, s) for b, s in zip(self.split(flat), self.scalar)])
 
 
 def _leaf_value(fname, leaf):
@@ -333,7 +350,7 @@ class _ScalarRecording:
 def _array_forward(inp, f, seeds):
     """f at DualArrays seeded with ``seeds`` (k, n) (or one block per leaf):
     per output leaf, its primal and tangents (k, *shape)."""
-    blocks = seeds if isinstance(seeds, list) else inp.split(seeds[:, None, :])
+    blocks = seeds if isinstance(seeds, list) else inp.split(seeds)
     with _running("array", "forward") as level:
         leaves = [DualArray(v, b.reshape((b.shape[0],) + sh), level)
                   for v, b, sh in zip(inp.values, blocks, inp.shapes)]
@@ -679,9 +696,8 @@ def _value_and_grad(fname, f, args, argnums):
         elif plan.tier == "scalar":
             rec = _ScalarRecording(inp, f)
             _scalar_output(fname, rec.outs)
-            per_leaf = [_result(b, sc) for b, sc in zip(inp.split(rec.vjp(np.ones(1))),
-                                                         inp.scalar)]
             value = rec.values[0]
+            return value, inp.results(rec.vjp(np.ones(1)))
         else:
             rec = _ArrayRecording(inp, f)
             _scalar_output(fname, rec.outs)
@@ -757,10 +773,8 @@ def vjp(f, *primals):
                 w.append(c)
             if plan.tier == "scalar":
                 flat = np.concatenate([c.reshape(-1) for c in w]) if w else np.zeros(0)
-                per_leaf = inp.split(rec.vjp(flat))
-            else:
-                per_leaf = rec.vjp(w)
-            return inp.tree_of([_result(g, s) for g, s in zip(per_leaf, inp.scalar)])
+                return inp.results(rec.vjp(flat))
+            return inp.tree_of([_result(g, s) for g, s in zip(rec.vjp(w), inp.scalar)])
         return outs.tree_of([_result(v, s) for v, s in zip(values, outs.scalar)]), vjp_fn
     return _run("vjp", f, inp, "vjp", "reverse", body)
 
@@ -855,7 +869,8 @@ def hvp(f, x, v):
             hv = rec.hvp(flat_v)
         else:
             hv = _hvp_block(inp, f, flat_v[None, :])[0]
-        return inp.tree_of([_result(b, s) for b, s in zip(inp.split(hv), inp.scalar)])
+        return inp.results(hv) if isinstance(hv, np.ndarray) else inp.tree_of(
+            [_result(b, s) for b, s in zip(inp.split(hv), inp.scalar)])
     return _run("hvp", f, inp, "hvp", "auto", body)
 
 

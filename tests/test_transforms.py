@@ -254,6 +254,24 @@ def test_closure_over_outer_variable():
     assert dg.grad(lambda x: dg.grad(lambda y: x * y ** 2)(2.0))(3.0) == 4.0
 
 
+@pytest.mark.parametrize("outer", ["jacfwd", "jacrev"])
+@pytest.mark.parametrize("inner", ["grad", "jvp"])
+def test_inner_transform_closing_over_outer_values(outer, inner):
+    """The inner transform's values (Tensors or DualArrays) meet the outer's in
+    one operation, on either side: the higher level takes it."""
+    def inner_derivative(x):            # d/dy sum(x * y**2 + sin(x) * y) at y = 1
+        g = lambda y: np.sum(x * y ** 2 + np.sin(x) * y)  # noqa: E731
+        if inner == "grad":
+            return dg.grad(g)(np.ones(2))
+        return np.stack([dg.jvp(g, (np.ones(2),), (e,))[1] for e in np.eye(2)])
+
+    def f(x):
+        return x * inner_derivative(x)          # x * (2 x + sin x), elementwise
+    x = np.array([0.3, 1.2])
+    expected = np.diag(4 * x + np.sin(x) + x * np.cos(x))
+    np.testing.assert_allclose(getattr(dg, outer)(f)(x), expected, rtol=1e-13)
+
+
 # ---------------------------------------------------------------------------
 # Plans of real functions
 

@@ -253,11 +253,15 @@ def full_like(input, fill_value, dtype=None, requires_grad=False, device=None):
 # Helpers
 
 def _arr(x):
-    return x._a if isinstance(x, TensorBase) else np.asarray(x)
+    if isinstance(x, TensorBase):
+        return x._a
+    return x if isinstance(x, DualArray) else np.asarray(x)
 
 
 def _ten(x):
-    return x if isinstance(x, TensorBase) else engine_wrap(np.asarray(x))
+    if isinstance(x, TensorBase):
+        return x
+    return engine_wrap(x if isinstance(x, DualArray) else np.asarray(x))
 
 
 def _axis(axis, ndim):

@@ -305,7 +305,8 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
         Raise if an output does not require grad or does not depend on an input
         (instead of giving zeros).
     vectorize : bool
-        Accepted for PyTorch's signature; the rows are computed one by one either way.
+        Compute the rows in chunks, each backward pass carrying many one-hot
+        output gradients at once (as DualArray tangents), rather than one by one.
     strategy : {"reverse-mode", "forward-mode"}
         "reverse-mode": one backward pass per output element. "forward-mode":
         the inputs hold DualArrays carrying chunks of input directions (with
@@ -353,6 +354,9 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
 
         jac = []
         for i, out in enumerate(outputs):
+            if vectorize and not create_graph:
+                jac.append(_batched_rows(out, inputs))
+                continue
             rows = tuple([] for _ in inputs)
             for j in range(out.numel()):
                 vj = _autograd_grad((out,), inputs, (_one_hot(out, j),), retain_graph=True,
@@ -547,6 +551,31 @@ def _forward_over_reverse(func, inputs, seeds, strict, fn_name):
                                    f"mode when create_graph=True.")
             blocks.append(np.asarray(tangent_at(g._a, level, k), dtype=x.dtype))
     return tensor_of(np.asarray(tangent_primal(out._a, level))), blocks
+
+
+def _batched_rows(out, inputs):
+    """The Jacobian blocks of one output, by backward passes that carry chunks
+    of one-hot cotangents at once: a DualArray of zeros whose tangents are rows
+    of the identity (the rules are linear in the gradient)."""
+    from dualgrad.functional import new_level
+    from dualgrad.planner import ARRAY_CHUNK_THRESHOLD, chunk_size
+    m, shape = out.numel(), tuple(out.shape)
+    dtype = out.dtype if out.is_floating_point() else np.float64
+    chunk = chunk_size(m, ARRAY_CHUNK_THRESHOLD)
+    rows = [[] for _ in inputs]
+    for start in range(0, m, chunk):
+        k = min(chunk, m - start)
+        level = new_level()
+        eye = np.zeros((k, m), dtype=dtype)
+        eye[np.arange(k), start + np.arange(k)] = 1
+        seed = tensor_of(DualArray(np.zeros(shape, dtype), eye.reshape((k,) + shape), level))
+        grads = _autograd_grad((out,), inputs, (seed,), retain_graph=True)
+        for r, g, x in zip(rows, grads, inputs):
+            r.append(np.zeros((k,) + tuple(x.shape), dtype=x.dtype) if g is None
+                     else np.asarray(tangent_at(g._a, level, k), dtype=x.dtype))
+    return tuple(tensor_of(np.concatenate(r, 0).reshape(shape + tuple(x.shape)) if r
+                           else np.zeros(shape + tuple(x.shape), dtype=x.dtype))
+                 for r, x in zip(rows, inputs))
 
 
 def _identity_chunks(inputs):

@@ -298,6 +298,10 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="few rounds, short samples, small sizes (a smoke run)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--only", metavar="NAMES",
+                        help="run only the workloads whose names start with one of these "
+                             "comma-separated prefixes ('J,HVP': the Jacobian grids and the "
+                             "Hessian-vector products)")
     args = parser.parse_args(argv)
     rounds, sample = (3, 0.005) if args.quick else (15, 0.05)
 
@@ -320,7 +324,10 @@ def main(argv=None):
                   flush=True)
             group.clear()
 
+    prefixes = tuple(p.strip() for p in args.only.split(",")) if args.only else ("",)
     for workload in _workloads.workloads(quick=args.quick):
+        if not workload.name.startswith(prefixes):
+            continue
         if group and workload.group != group[0][0].group:
             end_group()
         log(f"workload {workload.name}: checking every variant against the analytic answer")
