@@ -42,7 +42,7 @@ from dualgrad import _pytree, planner as _planner
 from dualgrad._array import ops as _ops
 from dualgrad._array.dualarray import DualArray, tangent_at
 from dualgrad._array.engine import TensorBase, tensor_of
-from dualgrad._scalar.dual import Dual
+from dualgrad._scalar.dual import Dual, read_into, seeded
 from dualgrad._scalar.tape import Tape, Var
 from dualgrad.autograd import grad as _autograd_grad
 from dualgrad.autograd.grad_mode import enable_grad
@@ -275,9 +275,7 @@ def _objects(items, shape, scalar):
 def _scalar_forward(inp, f, seeds):
     """f at Duals seeded with the k directions ``seeds`` (k, n): per output
     leaf, its value and tangents (k, *shape)."""
-    flat = inp.flat().tolist()
-    cols = np.ascontiguousarray(seeds.T)
-    duals = [Dual(v, cols[j]) for j, v in enumerate(flat)]
+    duals = seeded(inp.flat(), np.ascontiguousarray(seeds, dtype=np.float64))
     leaves = [_objects(duals[o:o + s], sh, sc)
               for o, s, sh, sc in zip(inp.offsets, inp.sizes, inp.shapes, inp.scalar)]
     with _running("scalar", "forward"):
@@ -288,13 +286,10 @@ def _scalar_forward(inp, f, seeds):
     for o, shape in zip(outs.leaves, outs.shapes):
         items = o.reshape(-1) if isinstance(o, np.ndarray) else [o]
         val = np.empty(len(items))
-        tan = np.zeros((k, len(items)))
-        for i, item in enumerate(items):
-            if type(item) is Dual:
-                val[i] = item.value
-                tan[:, i] = item.tangent
-            else:
-                val[i] = _number(inp.fname, item)
+        tan = np.empty((k, len(items)))
+        bad = read_into(items, val, tan)
+        if bad >= 0:
+            _number(inp.fname, items[bad])         # raises the error that fits
         values.append(val.reshape(shape))
         tangents.append(tan.reshape((k,) + shape))
     return outs, values, tangents

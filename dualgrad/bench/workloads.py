@@ -438,7 +438,7 @@ def tiny_op_workload(peers=True):
 
 J_SIZES = (1, 10, 100, 1000)            # n and m, every pair
 J_PEER_LIMITS = {"torch": 10000, "jax": 100}   # loop cells with n*m above: that peer skipped
-J_QUICK_LIMIT = 10000                   # cells with n*m above: left out of --quick
+J_QUICK_LIMIT = 100                     # cells with n*m above: left out of --quick
 J_MODES = ("auto", "forward", "reverse")
 J_TARGET = 1.2                          # auto / min(forward, reverse), at most
 J_MAX_ROUNDS = 7
