@@ -75,3 +75,20 @@ def test_bench_workload_a_check_rejects_a_wrong_gradient():
              "f on NumPy": workloads.a_function(x0, np.tanh, W, B)})
     with pytest.raises(AssertionError, match="gradient, dualgrad Tensor"):
         a.check({"gradient, dualgrad Tensor": good * (1 + 1e-6)})
+
+
+def test_bench_plot_series_take_every_size_and_square_grid_cells():
+    """What --plot draws: per workload, each variant's time against n; a grid's
+    square cells only; workloads measured at one size are left out."""
+    a10, a1000 = workloads.a_workload(10, peers=False), workloads.a_workload(1000, peers=False)
+    cells = [workloads.jacobian_workload("array", n, m, peers=False)
+             for n, m in ((1, 1), (1, 10), (10, 10))]
+    tiny = workloads.tiny_op_workload(peers=False)
+    measured = [(a10, {"gradient, dualgrad Tensor": 2e-4, "gradient, PyTorch eager": None}),
+                (a1000, {"gradient, dualgrad Tensor": 6e-4, "gradient, PyTorch eager": None}),
+                (tiny, {"x * y, NumPy (no gradient)": 4e-7})]
+    measured += [(c, {"jacobian, dualgrad auto": 1e-5 * c.size[1]}) for c in cells]
+    series = bench._series(measured)
+    assert set(series) == {"A", "Jacobian, array f"}
+    assert series["A"] == {"gradient, dualgrad Tensor": [(10, 2e-4), (1000, 6e-4)]}
+    assert series["Jacobian, array f"]["jacobian, dualgrad auto"] == [(1, 1e-5), (10, 1e-4)]

@@ -298,6 +298,9 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="few rounds, short samples, small sizes (a smoke run)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--plot", metavar="PATH",
+                        help="also draw time against problem size per workload (PNG; needs "
+                             "matplotlib)")
     parser.add_argument("--only", metavar="NAMES",
                         help="run only the workloads whose names start with one of these "
                              "comma-separated prefixes ('J,HVP': the Jacobian grids and the "
@@ -316,6 +319,7 @@ def main(argv=None):
     print(f"sys.getsizeof of a one-direction Dual: {size} bytes")
     report = {"environment": env, "rounds": rounds, "dual_sizeof_bytes": size, "workloads": {}}
     group = []                              # (workload, times) of the group being printed
+    measured = []                           # (workload, times) of every workload, to plot
 
     def end_group():
         if group:
@@ -362,10 +366,67 @@ def main(argv=None):
         if workload.targets:
             entry["targets"] = targets(workload, times)
         report["workloads"][workload.name] = entry
+        measured.append((workload, times))
         if workload.group:
             group.append((workload, times))
     end_group()
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=2)
+    if args.plot:
+        plot(measured, args.plot, env)
+        log(f"plot written to {args.plot}")
     return 0
+
+
+def _series(measured):
+    """{group: {variant: [(size, seconds)]}} of the workloads measured at several
+    sizes; a Jacobian grid contributes its square cells (n = m)."""
+    out = {}
+    for workload, times in measured:
+        size = workload.size
+        if isinstance(size, tuple):
+            if size[0] != size[1]:
+                continue
+            size = size[0]
+        if size is None:
+            continue
+        panel = workload.group or workload.name.split(",")[0]     # "R, n=1000": "R"
+        for name, t in times.items():
+            if t is not None:
+                out.setdefault(panel, {}).setdefault(name, []).append((size, t))
+    return {g: v for g, v in out.items() if any(len(pts) > 1 for pts in v.values())}
+
+
+def plot(measured, path, env):
+    """Time per call against problem size, one panel per workload, log-log."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise SystemExit("--plot needs matplotlib: pip install matplotlib") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    series = _series(measured)
+    if not series:
+        raise SystemExit("--plot: no workload was measured at more than one size")
+    cols = min(3, len(series))
+    rows = -(-len(series) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 4.2 * rows), squeeze=False)
+    for ax, (group, variants) in zip(axes.flat, series.items()):
+        for name, points in variants.items():
+            points.sort()
+            style = "-" if "dualgrad" in name else "--"
+            ax.loglog(*zip(*points), style, marker="o", markersize=3, label=name)
+        ax.set_title(f"workload {group}" + (" (n = m)" if group.startswith("Jacobian") else ""))
+        ax.set_xlabel("n")
+        ax.set_ylabel("seconds per call")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=6)
+    for ax in list(axes.flat)[len(series):]:
+        ax.set_visible(False)
+    versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v)
+    fig.suptitle(f"python -m dualgrad bench: medians per call; {env['cpu']}; {versions}",
+                 fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -274,7 +274,7 @@ def r_workload(n, peers=True):
         {"value": float(np.sum(100.0 * (x0[1:] - x0[:-1] ** 2) ** 2 + (1 - x0[:-1]) ** 2)),
          "gradient": r_gradient_exact(x0), "hvp": r_hvp_exact(x0, v),
          # the first call replays at points[0]; check() sees that first call
-         "replay": replay_grads[0], "replay hvp": r_hvp_exact(points[1], v)})
+         "replay": replay_grads[0], "replay hvp": r_hvp_exact(points[1], v)}, size=n)
 
 
 # ---------------------------------------------------------------------------
