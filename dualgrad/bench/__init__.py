@@ -14,6 +14,7 @@ API's Hessian-vector products print a table per workload with the plans.
 """
 
 import argparse
+import gc
 import importlib.metadata
 import json
 import platform
@@ -28,10 +29,17 @@ SLOW = 1.0                              # seconds per call beyond which a varian
 
 
 def _per_call(fn, number):
-    t0 = time.perf_counter()
-    for _ in range(number):
-        fn()
-    return (time.perf_counter() - t0) / number
+    # As timeit: no garbage collection inside a sample, whose timing would then
+    # depend on what the variants before it left behind.
+    gc.collect()
+    gc.disable()
+    try:
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        return (time.perf_counter() - t0) / number
+    finally:
+        gc.enable()
 
 
 def first_calls(workload):
@@ -301,10 +309,10 @@ def main(argv=None):
     parser.add_argument("--plot", metavar="PATH",
                         help="also draw time against problem size per workload (PNG; needs "
                              "matplotlib)")
-    parser.add_argument("--only", metavar="NAMES",
-                        help="run only the workloads whose names start with one of these "
-                             "comma-separated prefixes ('J,HVP': the Jacobian grids and the "
-                             "Hessian-vector products)")
+    parser.add_argument("--only", metavar="PREFIX", action="append",
+                        help="run only the workloads whose names start with PREFIX (repeat "
+                             "for several: --only J --only HVP runs the Jacobian grids and "
+                             "the Hessian-vector products)")
     args = parser.parse_args(argv)
     rounds, sample = (3, 0.005) if args.quick else (15, 0.05)
 
@@ -328,7 +336,7 @@ def main(argv=None):
                   flush=True)
             group.clear()
 
-    prefixes = tuple(p.strip() for p in args.only.split(",")) if args.only else ("",)
+    prefixes = tuple(args.only or ("",))
     for workload in _workloads.workloads(quick=args.quick):
         if not workload.name.startswith(prefixes):
             continue
