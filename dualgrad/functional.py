@@ -336,7 +336,8 @@ class _ScalarRecording:
         return np.asarray(self.tape.hvp(self.ys[0], self.xs, v)).reshape(-1)
 
     def hessian(self):
-        return np.asarray(self.tape.hessian(self.ys[0], self.xs)).reshape(len(self.xs), -1)
+        n = len(self.xs)
+        return np.asarray(self.tape.hessian(self.ys[0], self.xs)).reshape(n, n)
 
 
 # ---------------------------------------------------------------------------
@@ -451,22 +452,16 @@ def _forward_jacobian(inp, f, tier, chunk):
     n = inp.n
     cols, outs, values = [], None, None
     if tier == "scalar":
-        for start in range(0, max(n, 1), chunk):
-            k = min(chunk, n - start) or 1
-            seeds = np.zeros((k, n))
-            seeds[np.arange(k), start + np.arange(k)] = 1.0 if n else 0.0
+        for seeds in _unit_directions(n, chunk):
             outs, vals, tans = _scalar_forward(inp, f, seeds)
             values = values or vals
-            cols.append(np.concatenate([t.reshape(k, -1) for t in tans], axis=1))
-        jac = np.concatenate(cols, axis=0).T if cols else np.zeros((0, 0))
+            cols.append(np.concatenate([t.reshape(len(seeds), -1) for t in tans], axis=1))
+        jac = np.concatenate(cols, axis=0)[:n].T
         return outs, values, _split_jacobian(inp, outs, jac)
-    # Array tier: the seeds are blocks of the identity, the tangents may be of
-    # any array type (an outer transform's), so blocks are joined generically.
+    # Array tier: the tangents may be of any array type (an outer transform's),
+    # so blocks are joined generically.
     per_chunk = []
-    for start in range(0, max(n, 1), chunk):
-        k = min(chunk, n - start) or 1
-        seeds = np.zeros((k, n))
-        seeds[np.arange(k), start + np.arange(k)] = 1.0 if n else 0.0
+    for seeds in _unit_directions(n, chunk):
         outs, prim, tans = _array_forward(inp, f, seeds)
         values = values or prim
         per_chunk.append(tans)
@@ -799,9 +794,9 @@ def hessian(f, argnums=0):
                 _scalar_output("hessian", rec.outs)
                 h = rec.hessian()
             else:
-                h = np.concatenate([_hvp_block(inp, f, _identity_block(inp.n, s, plan.chunk))
-                                    for s in range(0, inp.n, plan.chunk)], axis=0).T \
-                    if inp.n else np.zeros((0, 0))
+                h = np.concatenate([_hvp_block(inp, f, seeds)
+                                    for seeds in _unit_directions(inp.n, plan.chunk)],
+                                   axis=0)[:inp.n].T
             blocks = [[h[ao:ao + asz, bo:bo + bsz].reshape(ash + bsh)
                        for bo, bsz, bsh in zip(inp.offsets, inp.sizes, inp.shapes)]
                       for ao, asz, ash in zip(inp.offsets, inp.sizes, inp.shapes)]
@@ -811,11 +806,17 @@ def hessian(f, argnums=0):
     return hess
 
 
-def _identity_block(n, start, chunk):
-    k = min(chunk, n - start)
-    seeds = np.zeros((k, n))
-    seeds[np.arange(k), start + np.arange(k)] = 1.0
-    return seeds
+def _unit_directions(n, chunk):
+    """The unit vectors of R^n in blocks (k, n) of at most ``chunk``; for n = 0
+    one empty direction, so that f still runs once."""
+    if n == 0:
+        yield np.zeros((1, 0))
+        return
+    for start in range(0, n, chunk):
+        k = min(chunk, n - start)
+        seeds = np.zeros((k, n))
+        seeds[np.arange(k), start + np.arange(k)] = 1.0
+        yield seeds
 
 
 def _hvp_block(inp, f, seeds):

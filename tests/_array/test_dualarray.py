@@ -300,6 +300,8 @@ SHAPES = {
     "flip": (lambda a: np.flip(a, 1), lambda a: torch.flip(a, (1,))),
     "diagonal": (lambda a: np.diagonal(a, 1, 1, 2), lambda a: torch.diagonal(a, 1, 1, 2)),
     "trace": (lambda a: np.trace(a[0]), lambda a: torch.trace(a[0])),
+    "diag_of_matrix": (lambda a: np.diag(a[0], 1), lambda a: torch.diag(a[0], 1)),
+    "diag_of_vector": (lambda a: np.diag(a[0, 0], -2), lambda a: torch.diag(a[0, 0], -2)),
     "tril": (lambda a: np.tril(a, -1), lambda a: torch.tril(a, -1)),
     "copy": (lambda a: np.copy(a), lambda a: a.clone()),
 }
