@@ -415,6 +415,7 @@ def plot(measured, path, env):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     series = _series(measured)
+    baselines = {workload.baseline for workload, _ in measured}
     if not series:
         raise SystemExit("--plot: no workload was measured at more than one size")
     cols = min(3, len(series))
@@ -423,8 +424,10 @@ def plot(measured, path, env):
     for ax, (group, variants) in zip(axes.flat, series.items()):
         for name, points in variants.items():
             points.sort()
-            style = "-" if "dualgrad" in name else "--"
-            ax.loglog(*zip(*points), style, marker="o", markersize=3, label=name)
+            # dualgrad solid, the plain evaluation dotted grey, the peers dashed
+            style = (dict(linestyle=":", color="grey") if name in baselines else
+                     dict(linestyle="-") if "dualgrad" in name else dict(linestyle="--"))
+            ax.loglog(*zip(*points), marker="o", markersize=3, label=name, **style)
         ax.set_title(f"workload {group}" + (" (n = m)" if group.startswith("Jacobian") else ""))
         ax.set_xlabel("n")
         ax.set_ylabel("seconds per call")
