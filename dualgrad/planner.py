@@ -6,9 +6,10 @@ scalar tier (a Dual or a Var per number: cheap per operation, one object per
 element) or on the array tier (a DualArray or a Tensor per argument: some
 microseconds per operation, vectorised over elements). The planner estimates
 each from the shapes and from one probe evaluation of f on DualArrays, which
-counts f's operations and how many elements they produce; code of many
-one-element operations (loops over ``x[i]``) is element-wise code, for which
-the scalar tier exists. It picks the cheapest, and ``str(plan)`` says why.
+counts f's operations, the elements they produce and the multiply-adds of its
+contractions; code of many one-element operations (loops over ``x[i]``) is
+element-wise code, for which the scalar tier exists. It picks the cheapest,
+and ``str(plan)`` says why.
 
 The cost constants below are per operation (seconds), measured on a 2-core
 x86-64 machine (chains of tanh, multiply and add); only their ratios matter.
@@ -21,7 +22,8 @@ import threading
 import time
 import weakref
 
-__all__ = ["Plan", "chunk_size", "choose", "SCALAR_CHUNK_THRESHOLD", "ARRAY_CHUNK_THRESHOLD"]
+__all__ = ["Plan", "Stats", "chunk_size", "choose", "estimates", "COSTS",
+           "SCALAR_CHUNK_THRESHOLD", "ARRAY_CHUNK_THRESHOLD", "ELEMENTWISE_OP_SIZE"]
 
 SCALAR_CHUNK_THRESHOLD = 64
 """Most directions one Dual carries (tunable). ForwardDiff's default is 12, for
