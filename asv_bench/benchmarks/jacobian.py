@@ -5,8 +5,6 @@ cells with n*m above 1e5 are skipped (about a minute per call). The plan is
 made in setup (the first call probes f), so the timings are of planned calls.
 The peers are timed by ``python -m dualgrad bench``."""
 
-import numpy as np
-
 import dualgrad as dg
 from dualgrad.bench import workloads
 
@@ -23,14 +21,7 @@ class Jacobian:
         if function == "loop" and n * m > _LOOP_LIMIT:
             raise NotImplementedError("loop cells with n*m > 1e5: too slow")
         A, self.x = workloads.j_data(n, m)
-        if function == "array":
-            def f(x):
-                return np.tanh(A @ x)
-        else:
-            rows = A.tolist()
-
-            def f(x):
-                return workloads.j_loop(x, rows, dg.tanh, np.stack)
+        f = workloads.j_function(function, A)
         self.jac = dg.jacobian(f, mode=mode)
         self.jac(self.x)                # the plan: one probe of f, then cached
 

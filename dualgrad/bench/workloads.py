@@ -462,6 +462,19 @@ def j_loop(x, rows, tanh, stack):
     return stack(out)
 
 
+def j_function(kind, A):
+    """f = tanh(A @ x) on arrays (kind "array") or as a loop over A's entries ("loop")."""
+    if kind == "array":
+        def f(x):
+            return np.tanh(A @ x)
+    else:
+        rows = A.tolist()
+
+        def f(x):
+            return j_loop(x, rows, dg.tanh, np.stack)
+    return f
+
+
 def j_jacobian_exact(A, x):
     return (1.0 - np.tanh(A @ x) ** 2)[:, None] * A
 
@@ -475,14 +488,8 @@ def jacobian_workload(kind, n, m, peers=True):
     JAX eager's jacrev takes 8 s at n*m = 1000 and a minute at 10000, PyTorch's
     Jacobian 1 s at 10000. Plans are made (and cached) here, outside the timing."""
     A, x0 = j_data(n, m)
-    if kind == "array":
-        def f(x):
-            return np.tanh(A @ x)
-    else:
-        rows = A.tolist()
-
-        def f(x):
-            return j_loop(x, rows, dg.tanh, np.stack)
+    f = j_function(kind, A)
+    rows = A.tolist()
     variants = {"f on NumPy": ("value", lambda: f(x0))}
     for mode in J_MODES:
         jac = dg.jacobian(f, mode=mode)
