@@ -148,7 +148,7 @@ def s_gradient_exact(x, y):
     return np.array([dx, dy])
 
 
-def s_workload():
+def s_workload(peers=True):
     x0, y0 = S_POINT
     f_dg = workload_s(dg.math.sin, dg.math.exp, dg.math.log)
     f_math = workload_s(math.sin, math.exp, math.log)
@@ -158,7 +158,7 @@ def s_workload():
         "gradient, dualgrad Dual (2 directions)":
             ("gradient", lambda: f_dg(dg.Dual(x0, [1.0, 0.0]), dg.Dual(y0, [0.0, 1.0])).tangent),
     }
-    torch = _peer("torch")
+    torch = _peer("torch") if peers else None
     v["gradient, PyTorch eager"] = None
     if torch is not None:
         f_torch = workload_s(torch.sin, torch.exp, torch.log)
@@ -171,13 +171,13 @@ def s_workload():
 
         v["gradient, PyTorch eager"] = ("gradient", torch_grad)
     v["gradient, HIPS autograd"] = None
-    if _peer("autograd") is not None:
+    if peers and _peer("autograd") is not None:
         anp = importlib.import_module("autograd.numpy")
         f_ag = workload_s(anp.sin, anp.exp, anp.log)
         g_ag = importlib.import_module("autograd").grad(lambda xy: f_ag(xy[0], xy[1]))
         xy0 = np.array(S_POINT)
         v["gradient, HIPS autograd"] = ("gradient", lambda: g_ag(xy0))
-    jax = _peer("jax")
+    jax = _peer("jax") if peers else None
     v["gradient, JAX eager"] = v["gradient, JAX jit (compiled)"] = None
     if jax is not None:
         jax.config.update("jax_enable_x64", True)
