@@ -468,7 +468,7 @@ def _forward_jacobian(inp, f, tier, chunk):
     blocks = []
     for i, (msh, ms) in enumerate(zip(outs.shapes, outs.sizes)):
         col = _concat([_reshape(t[i], (t[i].shape[0], ms)) for t in per_chunk], 0)  # (n, ms)
-        col = _transpose2(col)                                                     # (ms, n)
+        col = col.T                                                                # (ms, n)
         blocks.append([_reshape(col[:, no:no + ns], msh + nsh)
                        for no, ns, nsh in zip(inp.offsets, inp.sizes, inp.shapes)])
     return outs, values, blocks
@@ -496,10 +496,6 @@ def _reverse_jacobian(inp, f, tier):
 
 def _reshape(a, shape):
     return a.reshape(shape)
-
-
-def _transpose2(a):
-    return a.T
 
 
 def _concat(parts, axis):
