@@ -28,7 +28,7 @@ __all__ = ["Plan", "Stats", "chunk_size", "choose", "estimates", "COSTS",
 SCALAR_CHUNK_THRESHOLD = 64
 """Most directions one Dual carries (tunable). ForwardDiff's default is 12, for
 stack-allocated tangents; a Dual's operation costs about 22 ns plus 0.6 ns per
-direction, so fewer, longer passes pay until the tangents outgrow the cache."""
+direction (measured up to 128 directions), so fewer, longer passes pay."""
 
 ARRAY_CHUNK_THRESHOLD = 256
 """Most directions one DualArray carries (tunable): its tangent is k times its value."""

@@ -462,16 +462,20 @@ def j_loop(x, rows, tanh, stack):
     return stack(out)
 
 
-def j_function(kind, A):
-    """f = tanh(A @ x) on arrays (kind "array") or as a loop over A's entries ("loop")."""
+def j_function(kind, A, tanh=None, stack=np.stack, asarray=np.asarray):
+    """f = tanh(A @ x) on arrays (kind "array") or as a loop over A's entries
+    ("loop"), with a library's tanh, stack and arrays: NumPy's (np.tanh on
+    arrays, dg.tanh in the loop) unless given."""
     if kind == "array":
-        def f(x):
-            return np.tanh(A @ x)
-    else:
-        rows = A.tolist()
+        tanh, A = tanh or np.tanh, asarray(A)
 
         def f(x):
-            return j_loop(x, rows, dg.tanh, np.stack)
+            return tanh(A @ x)
+    else:
+        tanh, rows = tanh or dg.tanh, A.tolist()
+
+        def f(x):
+            return j_loop(x, rows, tanh, stack)
     return f
 
 
@@ -489,14 +493,12 @@ def jacobian_workload(kind, n, m, peers=True):
     Jacobian 1 s at 10000. Plans are made (and cached) here, outside the timing."""
     A, x0 = j_data(n, m)
     f = j_function(kind, A)
-    rows = A.tolist()
     variants = {"f on NumPy": ("value", lambda: f(x0))}
     for mode in J_MODES:
         jac = dg.jacobian(f, mode=mode)
         variants[f"jacobian, dualgrad {mode}"] = ("jacobian", lambda jac=jac: jac(x0))
     plan = dg.plan(f, x0, kind="jacobian")
     names = ("jacobian, PyTorch (vectorize=True)", "jacfwd, JAX eager", "jacrev, JAX eager")
-    skipped = {}
     for name in names:
         variants[name] = None
     too_slow = {lib for lib, limit in J_PEER_LIMITS.items() if kind == "loop" and n * m > limit}
@@ -505,14 +507,7 @@ def jacobian_workload(kind, n, m, peers=True):
     torch = _peer("torch") if peers and "torch" not in too_slow else None
     if torch is not None:
         xt = torch.from_numpy(x0)
-        if kind == "array":
-            At = torch.from_numpy(A)
-
-            def f_torch(x):
-                return torch.tanh(At @ x)
-        else:
-            def f_torch(x):
-                return j_loop(x, rows, torch.tanh, torch.stack)
+        f_torch = j_function(kind, A, torch.tanh, torch.stack, torch.from_numpy)
         jac_torch = torch.autograd.functional.jacobian
         variants[names[0]] = ("jacobian",
                               lambda: jac_torch(f_torch, xt, vectorize=True).numpy())
@@ -521,14 +516,7 @@ def jacobian_workload(kind, n, m, peers=True):
         jax.config.update("jax_enable_x64", True)
         jnp = importlib.import_module("jax.numpy")
         xj = jnp.asarray(x0)
-        if kind == "array":
-            Aj = jnp.asarray(A)
-
-            def f_jax(x):
-                return jnp.tanh(Aj @ x)
-        else:
-            def f_jax(x):
-                return j_loop(x, rows, jnp.tanh, jnp.stack)
+        f_jax = j_function(kind, A, jnp.tanh, jnp.stack, jnp.asarray)
         fwd, rev = jax.jacfwd(f_jax), jax.jacrev(f_jax)
         variants[names[1]] = ("jacobian", lambda: np.asarray(fwd(xj)))
         variants[names[2]] = ("jacobian", lambda: np.asarray(rev(xj)))
