@@ -50,6 +50,11 @@ from .functional import (grad, value_and_grad, jvp, vjp, jacfwd, jacrev, jacobia
                          hessian, hvp, plan)
 from .planner import Plan  # noqa: E402
 
+# The GPU path: CuPy arrays in the array tier (CuPy is imported only when used).
+from . import gpu  # noqa: E402
+from . import gpu as cuda  # noqa: E402  (as torch.cuda: dualgrad.cuda.is_available())
+from .gpu import device  # noqa: E402
+
 
 def is_tensor(obj):
     """True for a dualgrad Tensor."""
@@ -61,6 +66,7 @@ __all__ = ["Dual", "Tape", "Var", "record", "Recording", "BranchChangedError", "
            *[n for n in _dual.__all__ if n != "Dual"],
            "Tensor", "is_tensor", "DualArray", "grad", "value_and_grad", "jvp", "vjp",
            "jacfwd", "jacrev", "jacobian", "hessian", "hvp", "plan", "Plan", "autograd", "linalg",
+           "gpu", "cuda", "device",
            "no_grad", "enable_grad",
            "set_grad_enabled", "is_grad_enabled",
            "float16", "half", "float32", "float64", "double", "int32", "int64", "long",

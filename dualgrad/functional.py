@@ -38,7 +38,7 @@ import threading
 
 import numpy as np
 
-from dualgrad import _pytree, planner as _planner
+from dualgrad import _pytree, gpu, planner as _planner
 from dualgrad._array import ops as _ops
 from dualgrad._array.dualarray import DualArray, tangent_at
 from dualgrad._array.engine import TensorBase, tensor_of
@@ -136,6 +136,7 @@ class _Inputs:
         leaves, self.tree = _pytree.flatten(chosen)
         self.values, self.shapes, self.scalar = [], [], []
         self.nested = False
+        self.device = gpu.check_same_device(*leaves)
         for leaf in leaves:
             if type(leaf) is float:          # the common leaf of a list of numbers, quickly
                 self.values.append(leaf)
@@ -143,11 +144,13 @@ class _Inputs:
                 self.scalar.append(True)
                 continue
             value = _leaf_value(fname, leaf)
-            self.nested |= not isinstance(value, (np.ndarray, float))
+            self.nested |= not (isinstance(value, (np.ndarray, float))
+                                or gpu.is_device_array(value))
             self.values.append(value)
             self.shapes.append(tuple(np.shape(value)) if isinstance(value, np.ndarray)
                                else tuple(value.shape))
-            self.scalar.append(np.ndim(leaf) == 0 and not isinstance(leaf, np.ndarray))
+            self.scalar.append(not isinstance(leaf, np.ndarray) and not gpu.is_device_array(leaf)
+                               and np.ndim(leaf) == 0)
         # Inside another transform f may close over its values: arrays only.
         self.nested |= bool(_frames())
         self.sizes = [math.prod(s) for s in self.shapes]
@@ -157,7 +160,15 @@ class _Inputs:
     def key(self):
         """What a plan depends on: the structure and shapes of the arguments."""
         return (self.argnums, self.single, self.tree, tuple(self.shapes), self.nested,
-                tuple(type(a).__name__ for a in self.args))
+                str(self.device), tuple(type(a).__name__ for a in self.args))
+
+    @property
+    def on_gpu(self):
+        return self.device.type == "cuda"
+
+    def put(self, a):
+        """A NumPy array the transform made (seeds, cotangents) on the arguments' device."""
+        return gpu.to_device(a, self.device) if self.on_gpu else a
 
     def flat(self):
         """The plain leaves' values as one float64 vector (n,)."""
@@ -205,6 +216,10 @@ class _Inputs:
 def _leaf_value(fname, leaf):
     if isinstance(leaf, (DualArray, TensorBase)):
         return leaf
+    if gpu.is_device_array(leaf):
+        if leaf.dtype.kind not in "iuf":
+            raise TypeError(f"{fname}: cannot differentiate with respect to {leaf.dtype} values")
+        return leaf.astype(np.float64, copy=False)
     if isinstance(leaf, (Dual, Var)) or (isinstance(leaf, np.ndarray) and leaf.dtype == object):
         if any(fr.tier == "scalar" for fr in _frames()):
             raise _StartAgainOnArrays()
@@ -250,6 +265,17 @@ def _scalar_output(fname, outs):
         shapes = ", ".join(map(str, outs.shapes))
         raise TypeError(f"{fname} needs f to return one scalar; it returned shape(s) {shapes}. "
                         f"Use dg.jacobian (or dg.vjp) for functions with several outputs")
+
+
+def _as_float(inp, t):
+    """A tangent or cotangent given by the caller, as float64 values on the
+    arguments' device (DualArrays and Tensors of outer transforms as they are)."""
+    if isinstance(t, (DualArray, TensorBase)):
+        return t
+    if gpu.is_device_array(t):
+        gpu.check_same_device(t, *inp.values)
+        return t.astype(np.float64, copy=False)
+    return inp.put(np.asarray(t, dtype=np.float64))
 
 
 def _result(value, scalar):
@@ -376,10 +402,10 @@ class _ArrayRecording:
         for o, g in zip(self.outs.leaves, w):
             if isinstance(o, TensorBase) and o.requires_grad:
                 outs.append(o)
-                grads.append(_ops.as_tensor(g, dtype=o.dtype)
+                grads.append(_ops.as_tensor(g, dtype=o.dtype, device=o.device)
                              if isinstance(g, np.ndarray) else g)
         if not outs:
-            return [_ops.zeros_like(x) if self.create_graph else np.zeros(x.shape) for x in self.xs]
+            return [self.finish(_ops.zeros_like(x)) for x in self.xs]
         res = _autograd_grad(outs, self.xs, grads, retain_graph=True,
                              create_graph=self.create_graph, allow_unused=True)
         return [self.finish(_ops.zeros_like(x) if g is None else g) for g, x in zip(res, self.xs)]
@@ -411,7 +437,8 @@ class _ArrayRecording:
             level = new_level()
             eye = np.zeros((k, m))
             eye[np.arange(k), start + np.arange(k)] = 1.0
-            w = [DualArray(np.zeros(sh), eye[:, o:o + s].reshape((k,) + sh), level)
+            eye = self.inp.put(eye)
+            w = [DualArray(self.inp.put(np.zeros(sh)), eye[:, o:o + s].reshape((k,) + sh), level)
                  for o, s, sh in zip(self.outs.offsets, self.outs.sizes, self.outs.shapes)]
             for blocks, g in zip(per_leaf, self._seed([tensor_of(c) for c in w])):
                 blocks.append(tangent_at(g, level, k))
@@ -462,7 +489,7 @@ def _forward_jacobian(inp, f, tier, chunk):
     # so blocks are joined generically.
     per_chunk = []
     for seeds in _unit_directions(n, chunk):
-        outs, prim, tans = _array_forward(inp, f, seeds)
+        outs, prim, tans = _array_forward(inp, f, inp.put(seeds))
         values = values or prim
         per_chunk.append(tans)
     blocks = []
@@ -520,12 +547,12 @@ def _probe(inp, f):
     If f cannot run on DualArrays but runs on numbers, the count of its tape."""
     try:
         with _planner.counting() as stats:
-            outs, _, _ = _array_forward(inp, f, np.ones((1, inp.n)) if inp.n
-                                        else np.zeros((1, 0)))
+            outs, _, _ = _array_forward(inp, f, inp.put(np.ones((1, inp.n)) if inp.n
+                                                         else np.zeros((1, 0))))
     except _StartAgainOnArrays:
         raise
     except Exception as array_error:
-        if inp.nested:
+        if inp.nested or inp.on_gpu:
             raise
         try:
             rec = _ScalarRecording(inp, f)
@@ -713,9 +740,9 @@ def jvp(f, primals, tangents):
         raise ValueError(f"jvp: tangents have structure {tan_tree}, primals {inp.tree}")
     blocks = []
     for t, sh in zip(tan_leaves, inp.shapes):
-        t = t if isinstance(t, (DualArray, TensorBase)) else np.asarray(t, dtype=np.float64)
-        if tuple(np.shape(t) if not isinstance(t, (DualArray, TensorBase)) else t.shape) != sh:
-            raise ValueError(f"jvp: a tangent has shape {np.shape(t)}, its primal {sh}")
+        t = _as_float(inp, t)
+        if tuple(t.shape) != sh:
+            raise ValueError(f"jvp: a tangent has shape {tuple(t.shape)}, its primal {sh}")
         blocks.append(t.reshape((1,) + sh))
 
     def body(plan):
@@ -752,7 +779,7 @@ def vjp(f, *primals):
                                  f"{outs.tree}")
             w = []
             for c, sh in zip(leaves, outs.shapes):
-                c = c if isinstance(c, (DualArray, TensorBase)) else np.asarray(c, np.float64)
+                c = _as_float(inp, c)
                 if tuple(c.shape) != sh:
                     raise ValueError(f"vjp_fn: a cotangent has shape {tuple(c.shape)}; the "
                                      f"output it weighs has shape {sh}")
@@ -790,7 +817,7 @@ def hessian(f, argnums=0):
                 _scalar_output("hessian", rec.outs)
                 h = rec.hessian()
             else:
-                h = np.concatenate([_hvp_block(inp, f, seeds)
+                h = np.concatenate([_hvp_block(inp, f, inp.put(seeds))
                                     for seeds in _unit_directions(inp.n, plan.chunk)],
                                    axis=0)[:inp.n].T
             blocks = [[h[ao:ao + asz, bo:bo + bsz].reshape(ash + bsh)
@@ -848,11 +875,11 @@ def hvp(f, x, v):
         raise ValueError(f"hvp: v has structure {v_tree}, x has {inp.tree}")
     w = []
     for t, sh in zip(v_leaves, inp.shapes):
-        t = np.asarray(t, dtype=np.float64)
+        t = _as_float(inp, t)
         if t.shape != sh:
             raise ValueError(f"hvp: v has a leaf of shape {t.shape} where x has {sh}")
         w.append(t.reshape(-1))
-    flat_v = np.concatenate(w) if w else np.zeros(0)
+    flat_v = np.concatenate(w) if w else inp.put(np.zeros(0))
 
     def body(plan):
         if plan.tier == "scalar":

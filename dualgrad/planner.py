@@ -184,18 +184,21 @@ def estimates(kind, n, m, stats, scalar_ok=True):
     return out
 
 
-def choose(kind, n, m, stats, nested=False, mode="auto"):
+def choose(kind, n, m, stats, nested=False, mode="auto", device=None):
     """The Plan for ``kind`` from the shapes and the probe's counts alone.
 
     ``nested``: the arguments carry an outer transform's derivatives, which only
     the array tier's values can hold. ``mode``: "auto", or a forced "forward"
-    or "reverse".
+    or "reverse". ``device``: the GPU the arguments are on, if any (the scalar
+    tier computes on the CPU).
     """
     elementwise = stats.op_size <= ELEMENTWISE_OP_SIZE
-    scalar_ok = elementwise and not nested
+    scalar_ok = elementwise and not nested and device is None
     est = estimates(kind, n, m, stats, scalar_ok)
     reasons = []
-    if nested:
+    if device is not None:
+        reasons.append(f"the arguments are on {device}: array tier")
+    elif nested:
         reasons.append("the arguments carry an outer transform's derivatives: array tier")
     elif elementwise:
         reasons.append(f"element-wise code ({stats.ops} operations of {stats.op_size:.3g} "
@@ -204,7 +207,7 @@ def choose(kind, n, m, stats, nested=False, mode="auto"):
         reasons.append(f"array code ({stats.ops} operations of {stats.op_size:.3g} elements "
                        f"or multiply-adds on average): array tier")
     candidates = est
-    if not stats.arrays and not nested:
+    if not stats.arrays and not nested and device is None:
         est = candidates = {k: v for k, v in est.items() if k[0] == "scalar"}
         reasons.append("f does not run on DualArrays: scalar tier")
     if mode != "auto":
@@ -263,7 +266,8 @@ def plan_call(f, kind, inp, mode, probe):
     plan = table.get(key)
     if plan is None:
         stats = probe(inp, f)
-        plan = choose(kind, inp.n, stats.m, stats, inp.nested, _mode_of(kind, mode))
+        plan = choose(kind, inp.n, stats.m, stats, inp.nested, _mode_of(kind, mode),
+                      inp.device if inp.on_gpu else None)
         table[key] = plan
     return plan
 

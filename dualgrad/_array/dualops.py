@@ -20,6 +20,7 @@ import operator
 
 import numpy as np
 
+from dualgrad import gpu
 from dualgrad._array import dualarray as _core
 from dualgrad._array.dualarray import DualArray, apply_row, count_flops, lift, make, pad
 from dualgrad._scalar.ufuncs import UFUNC_OPS, VALUE_UFUNCS
@@ -37,7 +38,7 @@ def _lift(*operands):
 
 
 def _zeros_for(k, v):
-    return np.zeros((k,) + tuple(np.shape(v)))
+    return gpu.beside(np.zeros((k,) + tuple(v.shape if hasattr(v, "shape") else ())), v)
 
 
 def _tangents(k, values, tangents):
@@ -242,6 +243,7 @@ def diag(v, k=0):
     place = np.zeros((size * size, n))
     place[(np.arange(n) + builtins.max(-k, 0)) * size + np.arange(n) + builtins.max(k, 0),
           np.arange(n)] = 1.0
+    place = gpu.beside(place, v)
     return make((place @ v.value).reshape(size, size),
                 (v.tangent @ place.T).reshape(v.k, size, size), v.level)
 
@@ -256,13 +258,18 @@ def copy(a, order="K", subok=False):
 
 
 def _is_array_index(e):
-    return isinstance(e, (list, np.ndarray)) or (isinstance(e, np.generic) and e.dtype == bool)
+    return (isinstance(e, (list, np.ndarray)) or gpu.is_device_array(e)
+            or (isinstance(e, np.generic) and e.dtype == bool))
 
 
 def getitem(x, index):
     """``x[index]``: the tangent is indexed as ``tangent[(slice(None),) + index]``."""
-    v = x.value[index]
     idx = index if isinstance(index, tuple) else (index,)
+    if gpu.device_of(x).type == "cuda":      # index arrays made on the CPU go to the values
+        idx = tuple(gpu.beside(np.asarray(e), x) if isinstance(e, (list, np.ndarray)) else e
+                    for e in idx)
+        index = idx if isinstance(index, tuple) else idx[0]
+    v = x.value[index]
     t = x.tangent[(slice(None),) + idx]
     arrays = [i for i, e in enumerate(idx) if _is_array_index(e)]
     if arrays:
@@ -276,10 +283,14 @@ def getitem(x, index):
     return make(v, t, x.level)
 
 
+def _dtype_of(e):
+    return e.dtype if hasattr(e, "dtype") else np.asarray(e).dtype
+
+
 def _advanced_ndim(idx, ndim, out_ndim):
     """How many result dimensions the advanced indices of ``idx`` make."""
     consumed = builtins.sum(
-        (np.ndim(e) if np.asarray(e).dtype == bool else 1) if _is_array_index(e)
+        (np.ndim(e) if _dtype_of(e) == bool else 1) if _is_array_index(e)
         else 0 if e is None or e is Ellipsis else 1 for e in idx)
     basic = builtins.sum(1 for e in idx if isinstance(e, slice) or e is None)
     if builtins.any(e is Ellipsis for e in idx):
@@ -362,7 +373,7 @@ def clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue,
 def _like(fill):
     def like(a, dtype=None, order="K", subok=True, shape=None, **kwargs):
         shape = a.shape if shape is None else shape
-        return np.full(shape, fill, dtype=a.dtype if dtype is None else dtype)
+        return gpu.beside(np.full(shape, fill, dtype=a.dtype if dtype is None else dtype), a)
     return like
 
 
@@ -494,7 +505,7 @@ def solve(a, b):
     rhs = 0.0 if tB is None else pad(tB, len(full) - 1)
     if tA is not None:
         rhs = rhs - np.einsum("z...ij,...j->z...i" if vector else "z...ij,...jl->z...il", tA, X)
-    rhs = _core.full(rhs, full) if np.ndim(rhs) else np.zeros(full)
+    rhs = _core.full(rhs, full) if np.ndim(rhs) else gpu.beside(np.zeros(full), X)
     if vector:  # NumPy solves for a stack of vectors as the columns of a matrix
         t = np.moveaxis(np.linalg.solve(A, np.moveaxis(rhs, 0, -1)), -1, 0)
     else:
@@ -535,7 +546,7 @@ def cholesky(a, /, *, upper=False):
     Lc = np.linalg.cholesky(a.value)
     n = np.shape(Lc)[-1]
     Li = np.linalg.inv(Lc)
-    phi = np.tril(np.ones((n, n))) - 0.5 * np.eye(n)
+    phi = gpu.beside(np.tril(np.ones((n, n))) - 0.5 * np.eye(n), Lc)
     t = np.matmul(Lc, np.matmul(np.matmul(Li, a.tangent), _mT(Li)) * phi)
     out = make(Lc, t, a.level)
     return swapaxes(out, -1, -2) if upper else out

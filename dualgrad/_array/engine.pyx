@@ -624,7 +624,9 @@ cdef accumulate(TensorBase leaf, object g, bint create):
     elif old is None:
         # A copy: gradients flowing through the graph may alias each other or
         # be read-only broadcasts.
-        leaf.grad_ = wrap(np.array(g, dtype=leaf._a.dtype, copy=True))
+        leaf.grad_ = wrap(np.array(g, dtype=leaf._a.dtype, copy=True)
+                          if isinstance(g, (cnp.ndarray, np.generic))
+                          else g.astype(leaf._a.dtype, copy=True))
     elif old.node is not None or not old._a.flags.writeable:
         leaf.grad_ = wrap(old._a + g)
     else:
@@ -641,9 +643,13 @@ cdef object root_grad(TensorBase t, object g, Py_ssize_t i, bint create):
                 f"grad can be implicitly created only for scalar outputs; output {i} has "
                 f"shape {a.shape}. Pass the gradient of the output, e.g. "
                 f"y.backward(dualgrad.ones_like(y)), or reduce it first (y.sum().backward()).")
-        ga = np.ones(a.shape, dtype=a.dtype)
+        ga = np.ones_like(a) if on_device(a) else np.ones(a.shape, dtype=a.dtype)
     else:
-        ga = g._a if isinstance(g, TensorBase) else np.asarray(g)
+        ga = g._a if isinstance(g, TensorBase) else wrap(g)._a
+        if on_device(ga) != on_device(a):
+            raise RuntimeError(f"the gradient for output {i} is a {type(ga).__name__} of "
+                               f"another device than the output's values "
+                               f"({type(a).__name__}); pass it on the output's device")
         if ga.shape != a.shape:
             raise RuntimeError(f"Mismatch in shape: the gradient for output {i} has shape "
                                f"{ga.shape}, but the output has shape {a.shape}; pass a "
@@ -979,12 +985,27 @@ cdef class Pass:
                 n.stamp, n.pending, n.gbuf = stamp, pending, gbuf
 
 
+cdef bint on_device(object a):
+    """Whether ``a`` holds GPU arrays (CUDA's array interface), whose fresh
+    arrays must be made like them, on their device; a DualArray holds its
+    value's kind."""
+    while not isinstance(a, (cnp.ndarray, np.generic)) and hasattr(a, "tangent"):
+        a = a.value
+    return not isinstance(a, (cnp.ndarray, np.generic)) and hasattr(a, "__cuda_array_interface__")
+
+
 cdef list materialize(Node n, list gs, bint create):
-    """Zeros for the outputs of a multi-output node that received no gradient."""
+    """Zeros for the outputs of a multi-output node that received no gradient,
+    on the device of the gradients it did receive."""
+    like = None
+    for g in gs:
+        if g is not None:
+            like = (<TensorBase>g)._a if isinstance(g, TensorBase) else g
     for k in range(len(gs)):
         if gs[k] is None:
             shape, dtype = meta_of(n, k)
-            z = np.zeros(shape, dtype=dtype)
+            z = (np.zeros_like(like, shape=shape, dtype=dtype) if on_device(like)
+                 else np.zeros(shape, dtype=dtype))
             gs[k] = wrap(z) if create else z
     return gs
 

@@ -17,6 +17,7 @@ import threading
 
 import numpy as np
 
+from dualgrad import gpu
 from dualgrad._array import engine
 from dualgrad._array.dualarray import DualArray, make as _dual
 from dualgrad._array import tensor as _tensor
@@ -74,6 +75,8 @@ def _values(data, dtype):
     the default dtype)."""
     if isinstance(data, TensorBase):
         a = data._a
+    elif gpu.is_device_array(data):
+        a = data
     else:
         a = np.asarray(data)
         if a.dtype == object:
@@ -102,18 +105,23 @@ engine_wrap = engine.tensor_of
 
 def tensor(data, dtype=None, requires_grad=False, device=None):
     """A new leaf tensor holding a copy of ``data`` (a number, nested sequences or
-    an array). Python floats become the default dtype (float64), ints int64.
+    an array, NumPy's or CuPy's). Python floats become the default dtype
+    (float64), ints int64. ``device="cuda"`` puts it on the GPU; by default it
+    stays where ``data`` is.
     """
-    _check_device(device)
-    return _leaf(np.array(_values(data, dtype), copy=True), requires_grad)
+    device = _check_device(device)
+    a = _values(data, dtype)
+    if device is not None and device != gpu.device_of(a):
+        return _leaf(gpu.to_device(a, device), requires_grad)    # the move copies
+    return _leaf(a.copy() if gpu.is_device_array(a) else np.array(a, copy=True), requires_grad)
 
 
 def as_tensor(data, dtype=None, device=None):
     """``data`` as a tensor, sharing memory where possible."""
-    _check_device(device)
+    device = _check_device(device)
     if isinstance(data, TensorBase) and (dtype is None or data._a.dtype == _dtype(dtype)):
-        return data
-    return engine_wrap(_values(data, dtype))
+        return data if device is None else to(data, device)
+    return engine_wrap(_on(_values(data, dtype), device))
 
 
 def as_input(value, level):
@@ -137,9 +145,19 @@ def from_numpy(array):
 
 
 def _check_device(device):
-    if device is not None and str(device) != "cpu":
-        raise RuntimeError(f"device {device!r} is not available: this build of dualgrad runs "
-                           f"on the CPU")
+    """``device`` as a :class:`dualgrad.device` (None stays None); a GPU device
+    needs CuPy."""
+    if device is None:
+        return None
+    device = gpu.device(device)
+    if device.type == "cuda":
+        gpu.cupy()
+    return device
+
+
+def _on(a, device):
+    """Array ``a`` on ``device`` (None: where it is)."""
+    return a if device is None else gpu.to_device(a, device)
 
 
 def _shape(size):
@@ -153,8 +171,9 @@ def _shape(size):
 
 def _factory(fill):
     def make(*size, dtype=None, requires_grad=False, device=None):
-        _check_device(device)
-        return _leaf(fill(_shape(size), _dtype(dtype) or _default_dtype[0]), requires_grad)
+        device = _check_device(device)
+        return _leaf(_on(fill(_shape(size), _dtype(dtype) or _default_dtype[0]), device),
+                     requires_grad)
     return make
 
 
@@ -169,35 +188,37 @@ empty.__doc__ = "An uninitialised tensor of the given size."
 
 def full(size, fill_value, dtype=None, requires_grad=False, device=None):
     """A tensor of the given size filled with ``fill_value``."""
-    _check_device(device)
+    device = _check_device(device)
     if dtype is None:
         dtype = _values(fill_value, None).dtype
-    return _leaf(np.full(_shape((size,)), fill_value, dtype=_dtype(dtype)), requires_grad)
+    return _leaf(_on(np.full(_shape((size,)), fill_value, dtype=_dtype(dtype)), device),
+                 requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, requires_grad=False, device=None):
     """Values from ``start`` to ``end`` (exclusive) by ``step``; int64 for integer
     arguments, else the default dtype."""
-    _check_device(device)
+    device = _check_device(device)
     if end is None:
         start, end = 0, start
     if dtype is None:
         ints = builtins.all(isinstance(v, (int, np.integer)) for v in (start, end, step))
         dtype = int64 if ints else _default_dtype[0]
-    return _leaf(np.arange(start, end, step, dtype=_dtype(dtype)), requires_grad)
+    return _leaf(_on(np.arange(start, end, step, dtype=_dtype(dtype)), device), requires_grad)
 
 
 def linspace(start, end, steps, dtype=None, requires_grad=False, device=None):
     """``steps`` values evenly spaced from ``start`` to ``end`` inclusive."""
-    _check_device(device)
-    return _leaf(np.linspace(start, end, steps, dtype=_dtype(dtype) or _default_dtype[0]),
-                 requires_grad)
+    device = _check_device(device)
+    return _leaf(_on(np.linspace(start, end, steps, dtype=_dtype(dtype) or _default_dtype[0]),
+                     device), requires_grad)
 
 
 def eye(n, m=None, dtype=None, requires_grad=False, device=None):
     """The identity matrix (n x m)."""
-    _check_device(device)
-    return _leaf(np.eye(n, m, dtype=_dtype(dtype) or _default_dtype[0]), requires_grad)
+    device = _check_device(device)
+    return _leaf(_on(np.eye(n, m, dtype=_dtype(dtype) or _default_dtype[0]), device),
+                 requires_grad)
 
 
 _rng = threading.local()
@@ -216,23 +237,26 @@ def manual_seed(seed):
 
 
 def rand(*size, dtype=None, requires_grad=False, device=None):
-    """Uniform samples on [0, 1)."""
-    _check_device(device)
+    """Uniform samples on [0, 1) (drawn on the CPU: one seed, the same values on
+    every device)."""
+    device = _check_device(device)
     dt = _dtype(dtype) or _default_dtype[0]
-    return _leaf(_generator().random(_shape(size)).astype(dt), requires_grad)
+    return _leaf(_on(_generator().random(_shape(size)).astype(dt), device), requires_grad)
 
 
 def randn(*size, dtype=None, requires_grad=False, device=None):
-    """Standard normal samples."""
-    _check_device(device)
+    """Standard normal samples (drawn on the CPU, as ``rand``)."""
+    device = _check_device(device)
     dt = _dtype(dtype) or _default_dtype[0]
-    return _leaf(_generator().standard_normal(_shape(size)).astype(dt), requires_grad)
+    return _leaf(_on(_generator().standard_normal(_shape(size)).astype(dt), device),
+                 requires_grad)
 
 
 def _like(make):
     def make_like(input, dtype=None, requires_grad=False, device=None):
         a = _arr(input)
-        return make(*a.shape, dtype=dtype or a.dtype, requires_grad=requires_grad, device=device)
+        return make(*a.shape, dtype=dtype or a.dtype, requires_grad=requires_grad,
+                    device=device or gpu.device_of(a))
     make_like.__name__ = make.__name__ + "_like"
     make_like.__doc__ = f"``{make.__name__}`` with the shape and dtype of ``input``."
     return make_like
@@ -246,7 +270,7 @@ def full_like(input, fill_value, dtype=None, requires_grad=False, device=None):
     """``full`` with the shape (and dtype) of ``input``."""
     a = _arr(input)
     return full(a.shape, fill_value, dtype=dtype or a.dtype, requires_grad=requires_grad,
-                device=device)
+                device=device or gpu.device_of(a))
 
 
 # ---------------------------------------------------------------------------
@@ -255,13 +279,25 @@ def full_like(input, fill_value, dtype=None, requires_grad=False, device=None):
 def _arr(x):
     if isinstance(x, TensorBase):
         return x._a
-    return x if isinstance(x, DualArray) else np.asarray(x)
+    return x if isinstance(x, DualArray) or gpu.is_device_array(x) else np.asarray(x)
 
 
 def _ten(x):
     if isinstance(x, TensorBase):
         return x
-    return engine_wrap(x if isinstance(x, DualArray) else np.asarray(x))
+    return engine_wrap(_arr(x))
+
+
+def _zeros(shape, dtype, like):
+    """Zeros on the device of the values ``like``."""
+    if gpu.is_device_array(like):
+        return np.zeros_like(like, shape=shape, dtype=dtype)
+    return np.zeros(shape, dtype=dtype)
+
+
+def _copy(a):
+    """A copy of values ``a``, NumPy's or a GPU array."""
+    return a.copy() if gpu.is_device_array(a) else np.array(a, copy=True)
 
 
 def _axis(axis, ndim):
@@ -334,6 +370,7 @@ class NumpyNS:
     astype = staticmethod(lambda x, dtype: x.astype(dtype) if isinstance(x, DualArray)
                           else np.asarray(x).astype(dtype))
     getitem = staticmethod(lambda x, index: x[index])
+    to_device = staticmethod(gpu.to_device)
 
     @staticmethod
     def sum_axes(g, axes, shape):
@@ -349,7 +386,8 @@ class NumpyNS:
             lead = (slice(None),) + (index if isinstance(index, tuple) else (index,))
             return _dual(N.index_add(shape, dtype, index, g.value),
                          N.index_add((g.k,) + tuple(shape), dtype, lead, g.tangent), g.level)
-        z = np.zeros(shape, dtype=dtype)
+        z = _zeros(shape, dtype, g)
+        index = _index_on(index, g)
         if _basic(index):
             z[index] = g
         else:
@@ -363,10 +401,10 @@ class NumpyNS:
             return _dual(N.put_diagonal(g.value, shape, offset, a1, a2),
                          N.put_diagonal(g.tangent, (g.k,) + tuple(shape), offset, *shift),
                          g.level)
-        z = np.zeros(shape, dtype=np.result_type(g))
+        z = _zeros(shape, g.dtype, g)
         # np.diagonal puts the diagonal last, after the other axes in order.
         zt = np.moveaxis(z, (a1, a2), (-2, -1))
-        i = np.arange(np.shape(g)[-1])
+        i = gpu.beside(np.arange(g.shape[-1]), g)
         zt[..., i + builtins.max(-offset, 0), i + builtins.max(offset, 0)] = g
         return z
 
@@ -400,6 +438,7 @@ class TensorNS:
     put_diagonal = staticmethod(lambda g, shape, offset, a1, a2: _put_diagonal(
         _ten(g), shape, offset, a1, a2))
     view_of = staticmethod(lambda base, steps: _apply_steps(T, base, steps))
+    to_device = staticmethod(lambda g, device: to(_ten(g), device))
 
 
 for _r in RULES:
@@ -475,7 +514,7 @@ def _prod_others_recorded(x, axis):
         prefix[k] = cols[k - 1] if k == 1 else prefix[k - 1] * cols[k - 1]
     for k in range(m - 2, -1, -1):
         suffix[k] = cols[k + 1] if k == m - 2 else suffix[k + 1] * cols[k + 1]
-    ones = np.ones(lead, dtype=x._a.dtype)
+    ones = gpu.beside(np.ones(lead, dtype=x._a.dtype), x._a)
     others = [p * q if p is not None and q is not None else (p if p is not None else (
         q if q is not None else engine_wrap(ones))) for p, q in zip(prefix, suffix)]
     out = _reshape(stack(others, -1), moved._a.shape)
@@ -630,7 +669,7 @@ def _astype_bwd(ns, g, dtype):
 
 
 def _clone(x):
-    return record(np.array(x._a, copy=True), (x,), "CloneBackward", _identity_bwd)
+    return record(_copy(x._a), (x,), "CloneBackward", _identity_bwd)
 
 
 def _identity_bwd(ns, g):
@@ -700,9 +739,16 @@ def _index(index):
     return index
 
 
+def _index_on(index, a):
+    """An index for values ``a``: its arrays moved to the device of GPU values."""
+    if isinstance(index, tuple):
+        return tuple(_index_on(i, a) for i in index)
+    return gpu.beside(index, a) if isinstance(index, np.ndarray) and index.ndim else index
+
+
 def getitem(x, index):
     a = x._a
-    index = _index(index)
+    index = _index_on(_index(index), a)
     if _basic(index):
         # A trailing Ellipsis makes NumPy return a 0-d view, not a copied scalar,
         # when every dimension is indexed by an int (a view, as in PyTorch).
@@ -729,12 +775,15 @@ def _index_add_bwd(ns, g, index):
 def _index_put(old, index, value):
     """``old`` with ``value`` written at ``index``, out of place."""
     a = old._a
-    out = np.array(a, copy=True)
-    out[index] = _arr(value)
-    written = np.zeros(a.shape, dtype=np.bool_)
+    v = _arr(value)
+    gpu.check_same_device(a, v)
+    out = _copy(a)
+    index = _index_on(index, a)
+    out[index] = v
+    written = _zeros(a.shape, np.bool_, a)
     written[index] = True
     return record(out, (old, value), "IndexPutBackward", _index_put_bwd,
-                  (~written, index, np.shape(_arr(value))))
+                  (~written, index, tuple(getattr(v, "shape", ()))))
 
 
 def _index_put_bwd(ns, g, kept, index, vshape):
@@ -824,7 +873,7 @@ def _copy_slices(before, res, steps):
     covered = np.zeros(a.size, dtype=np.bool_)
     covered[np.ravel(_apply_steps(N, np.arange(a.size).reshape(a.shape), steps))] = True
     return record(a, (before, res), "CopySlices", _copy_slices_bwd,
-                  (~covered.reshape(a.shape), steps))
+                  (gpu.beside(~covered.reshape(a.shape), a), steps))
 
 
 def _copy_slices_bwd(ns, g, kept, steps):
@@ -833,7 +882,7 @@ def _copy_slices_bwd(ns, g, kept, steps):
 
 def _replace(old, value):
     """``value`` broadcast to ``old``'s shape, with a zero gradient for ``old``."""
-    return _where(np.ones(old._a.shape, dtype=np.bool_), value, old)
+    return _where(gpu.beside(np.ones(old._a.shape, dtype=np.bool_), old._a), value, old)
 
 
 def fill_(t, value):
@@ -1135,7 +1184,7 @@ def split(tensor, split_size_or_sections, dim=0):
             raise RuntimeError(f"split: sizes {sizes} don't add up to {n}, the size of "
                                f"dimension {dim}")
     bounds = np.cumsum(sizes)[:-1]
-    pieces = tuple(np.split(a, bounds, axis=dim))
+    pieces = tuple(np.split(a, bounds.tolist(), axis=dim))
     outs = record(pieces, (x,), "SplitBackward", _split_bwd, (dim,))
     start = 0
     for o, size in zip(outs, sizes):
@@ -1227,7 +1276,7 @@ def _cholesky_bwd(ns, g, L):
     # triangle and halves the diagonal.
     n = np.shape(L)[-1]
     P = ns.matmul(ns.swapaxes(L, -1, -2), g)
-    P = ns.tril(P, 0) - 0.5 * P * np.eye(n)
+    P = ns.tril(P, 0) - 0.5 * P * gpu.beside(np.eye(n), _arr(P))
     Lt = ns.swapaxes(L, -1, -2)
     S = ns.swapaxes(ns.solve(Lt, ns.swapaxes(ns.solve(Lt, P), -1, -2)), -1, -2)
     return 0.5 * (S + ns.swapaxes(S, -1, -2))
@@ -1344,14 +1393,18 @@ def argmax(input, dim=None, keepdim=False):
     """Index of the largest value (of the flattened tensor without ``dim``); no gradient."""
     a = _arr(input)
     r = np.argmax(a, axis=dim, keepdims=keepdim) if dim is not None else np.argmax(a)
-    return engine_wrap(np.asarray(r, dtype=np.int64))
+    return engine_wrap(_int64(r))
 
 
 def argmin(input, dim=None, keepdim=False):
     """Index of the smallest value (of the flattened tensor without ``dim``); no gradient."""
     a = _arr(input)
     r = np.argmin(a, axis=dim, keepdims=keepdim) if dim is not None else np.argmin(a)
-    return engine_wrap(np.asarray(r, dtype=np.int64))
+    return engine_wrap(_int64(r))
+
+
+def _int64(r):
+    return r.astype(np.int64) if gpu.is_device_array(r) else np.asarray(r, dtype=np.int64)
 
 
 def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -1585,12 +1638,26 @@ def to(input, *args, **kwargs):
     for a in args:
         if isinstance(a, TensorBase):
             dtype = a._a.dtype
-        elif isinstance(a, str) and not a.startswith(("float", "int", "bool", "dualgrad.")):
+        elif isinstance(a, gpu.device) or isinstance(a, str) and not a.startswith(
+                ("float", "int", "bool", "dualgrad.")):
             device = a
         else:
             dtype = a
-    _check_device(device)
-    return x if dtype is None else _astype(x, dtype)
+    device = _check_device(device)
+    if dtype is not None:
+        x = _astype(x, dtype)
+    if device is not None and device != gpu.device_of(x._a):
+        x = _to_device(x, device)
+    return x
+
+
+def _to_device(x, device):
+    return record(gpu.to_device(x._a, device), (x,), "ToCopyBackward", _to_device_bwd,
+                  (gpu.device_of(x._a),))
+
+
+def _to_device_bwd(ns, g, device):
+    return ns.to_device(g, device)
 
 
 def to_float(input):
@@ -1622,7 +1689,16 @@ def type_as(input, other):
 
 
 def cpu(input):
-    return input
+    """The tensor on the CPU: itself if it is there, else a copy (differentiable)."""
+    return to(input, "cpu")
+
+
+def cuda(input, device=None):
+    """The tensor on GPU ``device`` (default: the current one): itself if it is
+    there, else a copy (differentiable)."""
+    if device is None or isinstance(device, int):
+        return to(input, gpu.device("cuda", device))
+    return to(input, device)
 
 
 def prop_shape(x):
@@ -1646,7 +1722,7 @@ def prop_mT(x):
 
 
 def prop_device(x):
-    return "cpu"
+    return gpu.device_of(x._a)
 
 
 def size(input, dim=None):
@@ -1701,6 +1777,9 @@ def numpy(input, force=False):
     if x.requires_grad and not force:
         raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
                            "tensor.detach().numpy() instead.")
+    if gpu.is_device_array(x._a):
+        raise TypeError(f"can't convert a {gpu.device_of(x._a)} tensor to a NumPy array: use "
+                        f"tensor.cpu() to copy it to host memory first")
     return x._a
 
 
@@ -1725,16 +1804,16 @@ def logical(fn, *args):
 
 
 def rebuild(array, requires_grad):
-    return _leaf(np.array(array, copy=True), requires_grad)
+    return _leaf(_copy(array), requires_grad)
 
 
 def deepcopy(x, memo):
     if not x.is_leaf:
         raise RuntimeError("Only tensors created explicitly by the user (graph leaves) support "
                            "the deepcopy protocol; deepcopy x.detach() instead")
-    new = _leaf(np.array(x._a, copy=True), x.requires_grad)
+    new = _leaf(_copy(x._a), x.requires_grad)
     if x.grad is not None:
-        new.grad = _leaf(np.array(x.grad._a, copy=True), False)
+        new.grad = _leaf(_copy(x.grad._a), False)
     memo[id(x)] = new
     return new
 
@@ -1770,8 +1849,11 @@ def _format(a):
 
 def tensor_repr(x):
     a = x._a
-    body = _format(a)
     extra = []
+    if gpu.is_device_array(a):
+        extra.append(f"device='{gpu.device_of(a)}'")
+        a = a.get()
+    body = _format(a)
     if a.dtype not in (_default_dtype[0], np.dtype(np.int64), np.dtype(np.bool_)):
         extra.append(f"dtype=dualgrad.{a.dtype.name}")
     if a.size == 0 and a.ndim != 1:

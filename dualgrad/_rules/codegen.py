@@ -134,6 +134,15 @@ def header():
             code = "dgd(0.0, 0.0)" if d is None else c_expr(d, dual=True)
             out.append(f"DG_FN dg_dual {fname.replace('dg_', 'dgd_', 1)}({params}) "
                        f"{_body(code, r.operands + ('ans',))}")
+    # X-macro lists of the rows, for code that stamps out one function per row
+    # (the GPU kernels): X(name, has_d) and X(name, has_dx, has_dy), where a
+    # derivative the table gives as None (identically zero) has has_d 0.
+    unary = " ".join(f"X({r.name}, {int(r.d[0] is not None)})" for r in RULES if r.arity == 1)
+    binary = " ".join(f"X({r.name}, {int(r.d[0] is not None)}, {int(r.d[1] is not None)})"
+                      for r in RULES if r.arity == 2)
+    out += ["", "/* ---- the rows as lists, for code generated per row by the preprocessor ---- */",
+            f"#define DG_UNARY_ROWS(X) {unary}",
+            f"#define DG_BINARY_ROWS(X) {binary}"]
     out += ["", "#endif", ""]
     return "\n".join(out)
 
