@@ -54,4 +54,5 @@ def extensions():
     return cythonize(modules, compiler_directives=DIRECTIVES, nthreads=os.cpu_count() or 1)
 
 
-setup(ext_modules=extensions())
+# The C compiler runs on every core too (cythonize's nthreads covers Cython only).
+setup(ext_modules=extensions(), options={"build_ext": {"parallel": os.cpu_count() or 1}})

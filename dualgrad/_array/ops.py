@@ -1637,7 +1637,7 @@ def to(input, *args, **kwargs):
         raise TypeError(f"to() got unexpected arguments {sorted(kwargs)}")
     for a in args:
         if isinstance(a, TensorBase):
-            dtype = a._a.dtype
+            dtype, device = a._a.dtype, gpu.device_of(a._a)
         elif isinstance(a, gpu.device) or isinstance(a, str) and not a.startswith(
                 ("float", "int", "bool", "dualgrad.")):
             device = a
@@ -1783,16 +1783,22 @@ def numpy(input, force=False):
     return x._a
 
 
-def new_zeros(input, *size, dtype=None, requires_grad=False):
-    return zeros(*size, dtype=dtype or _arr(input).dtype, requires_grad=requires_grad)
+def new_zeros(input, *size, dtype=None, requires_grad=False, device=None):
+    a = _arr(input)
+    return zeros(*size, dtype=dtype or a.dtype, requires_grad=requires_grad,
+                 device=device or gpu.device_of(a))
 
 
-def new_ones(input, *size, dtype=None, requires_grad=False):
-    return ones(*size, dtype=dtype or _arr(input).dtype, requires_grad=requires_grad)
+def new_ones(input, *size, dtype=None, requires_grad=False, device=None):
+    a = _arr(input)
+    return ones(*size, dtype=dtype or a.dtype, requires_grad=requires_grad,
+                device=device or gpu.device_of(a))
 
 
-def new_tensor(input, data, dtype=None, requires_grad=False):
-    return tensor(data, dtype=dtype or _arr(input).dtype, requires_grad=requires_grad)
+def new_tensor(input, data, dtype=None, requires_grad=False, device=None):
+    a = _arr(input)
+    return tensor(data, dtype=dtype or a.dtype, requires_grad=requires_grad,
+                  device=device or gpu.device_of(a))
 
 
 def masked_fill(input, mask, value):

@@ -25,7 +25,8 @@ _HAS_D = tuple(tuple(d is not None for d in r.d) for r in RULES)
 
 def _launch(source, kernel, dtype, device, n, args):
     f = loader.function(source, kernel, dtype, device)
-    f((min(max(-(-n // BLOCK), 1), MAX_BLOCKS),), (BLOCK,), args)
+    with gpu.cupy().cuda.Device(device):     # on the operands' GPU, whichever is current
+        f((min(max(-(-n // BLOCK), 1), MAX_BLOCKS),), (BLOCK,), args)
 
 
 def _is_number(v):

@@ -455,7 +455,8 @@ def _module(name, **attrs):
 cuda = _module(
     "cuda", Device=_Device, Stream=_Stream, Event=_Event, get_elapsed_time=_get_elapsed_time,
     get_current_stream=lambda device_id=-1: _Stream.null, is_available=lambda: True,
-    runtime=_module("cuda.runtime", getDeviceCount=lambda: 1),
+    runtime=_module("cuda.runtime", getDeviceCount=lambda: 1,
+                    getDeviceProperties=lambda device: {"name": b"CuPy emulator (CPU)"}),
     compiler=_module("cuda.compiler", CompileException=CompileException))
 
 _LIBS = {}     # compiled libraries, by hash of (header, code, flags)

@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
-import emulated_cupy as cp
+from gpu import emulated_cupy as cp
 
 needs_gxx = pytest.mark.skipif(shutil.which("g++") is None,
                                reason="g++ was not found; the emulator compiles kernels with it")

@@ -3,6 +3,8 @@
 that CuPy computes, devices, and the functional transforms, each against the
 CPU's result for the same inputs (float64, 1e-12 relative)."""
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -11,7 +13,6 @@ from dualgrad._rules.table import RULES
 from dualgrad.gpu import loader, rows
 
 from conftest import sample_rule
-from devices import cp  # noqa: F401  (the fixture: each device under test)
 
 RTOL = 1e-12
 UNARY = [r for r in RULES if r.arity == 1]
@@ -335,3 +336,35 @@ def test_tensor_workload_a_gradient_matches_cpu(cp):
         -t * t) * dg.sin(3 * t)).sum() / t.shape[0]), x)
     close(yg, yc)
     close(gg, gc)
+
+
+def test_new_tensors_and_to_follow_the_device_of_their_model(cp):
+    x = dg.tensor([1.0, 2.0], device="cuda")
+    for t in (x.new_zeros(3), x.new_ones(2, 2), x.new_tensor([5.0])):
+        assert t.device == "cuda:0"
+    assert dg.tensor([1]).to(x).device == "cuda:0" and dg.tensor([1]).to(x).dtype == x.dtype
+    assert dg.tensor([1.0]).cuda(0).device == "cuda:0"
+
+
+# ---------------------------------------------------------------------------
+# Without CuPy
+
+def test_without_cupy_the_cuda_device_says_how_to_install_it(monkeypatch):
+    monkeypatch.setattr(dg.gpu, "_cupy", None)
+    monkeypatch.setitem(sys.modules, "cupy", None)      # `import cupy` raises ImportError
+    assert not dg.cuda.is_available()
+    assert not dg.gpu.is_device_array(np.ones(2))
+    with pytest.raises(RuntimeError, match=r"needs CuPy.*dualgrad\[gpu\]"):
+        dg.tensor([1.0], device="cuda")
+    with pytest.raises(RuntimeError, match="needs CuPy"):
+        dg.zeros(2).cuda()
+    assert dg.zeros(2).cpu().device == "cpu"
+
+
+def test_device_strings():
+    assert dg.device("cuda:1") == "cuda:1" and dg.device("cuda", 1) == dg.device("cuda:1")
+    assert repr(dg.device("cuda:1")) == "device(type='cuda', index=1)"
+    assert dg.device("cpu") == "cpu" and dg.device("cpu") != "cuda:0"
+    for bad in ("tpu", "cuda:x", "cpu:1"):
+        with pytest.raises(RuntimeError):
+            dg.device(bad)
