@@ -135,8 +135,7 @@ class _Inputs:
         chosen = args[self.argnums[0]] if self.single else tuple(args[i] for i in self.argnums)
         leaves, self.tree = _pytree.flatten(chosen)
         self.values, self.shapes, self.scalar = [], [], []
-        self.nested = False
-        self.device = gpu.check_same_device(*leaves)
+        self.nested = on_device = False
         for leaf in leaves:
             if type(leaf) is float:          # the common leaf of a list of numbers, quickly
                 self.values.append(leaf)
@@ -144,6 +143,7 @@ class _Inputs:
                 self.scalar.append(True)
                 continue
             value = _leaf_value(fname, leaf)
+            on_device |= gpu.device_of(value).type == "cuda"
             self.nested |= not (isinstance(value, (np.ndarray, float))
                                 or gpu.is_device_array(value))
             self.values.append(value)
@@ -151,6 +151,8 @@ class _Inputs:
                                else tuple(value.shape))
             self.scalar.append(not isinstance(leaf, np.ndarray) and not gpu.is_device_array(leaf)
                                and np.ndim(leaf) == 0)
+        # One device for all (GPU arrays beside NumPy arrays are an error).
+        self.device = gpu.check_same_device(*leaves) if on_device else gpu.CPU
         # Inside another transform f may close over its values: arrays only.
         self.nested |= bool(_frames())
         self.sizes = [math.prod(s) for s in self.shapes]

@@ -319,9 +319,10 @@ def _view(out, x, step):
     """``out`` views ``x``'s memory, made from it by ``step`` (a (kind, argument)
     pair for _apply_steps): they share one version counter, and an in-place
     change of ``out`` is recorded on the tensor owning the memory."""
-    # (Values of another array type, DualArrays, are never changed in place.)
-    if isinstance(out._a, np.ndarray) and isinstance(x._a, np.ndarray) and \
-            np.shares_memory(out._a, x._a):
+    # (DualArray values are never changed in place; GPU arrays have views too.)
+    a, b = out._a, x._a
+    if (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
+            or gpu.is_device_array(a) and gpu.is_device_array(b)) and np.shares_memory(a, b):
         share_version(out, x, step)
     return out
 

@@ -24,6 +24,7 @@ unless ``create_graph=True``.
 
 import numpy as np
 
+from dualgrad import gpu
 from dualgrad._array import ops as _ops
 from dualgrad._array.dualarray import DualArray, tangent_at
 from dualgrad._array.engine import TensorBase, tensor_of
@@ -269,10 +270,20 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
             _tuple_postprocess(result, is_outputs_tuple))
 
 
+def _on(a, like):
+    """A NumPy array made here on the device of tensor ``like``'s values."""
+    return gpu.beside(a, like._a)
+
+
+def _as(a, dtype):
+    """Values ``a`` (NumPy's or a GPU array) in ``dtype``."""
+    return a.astype(dtype, copy=False) if hasattr(a, "astype") else np.asarray(a, dtype=dtype)
+
+
 def _one_hot(out, j):
     g = np.zeros(tuple(out.shape), dtype=out.dtype if out.is_floating_point() else np.float64)
     g.reshape(-1)[j] = 1
-    return tensor_of(g)
+    return tensor_of(_on(g, out))
 
 
 def _assemble(rows, out, inp, create_graph):
@@ -284,8 +295,8 @@ def _assemble(rows, out, inp, create_graph):
     if create_graph:
         return _ops.stack([_ops.zeros_like(inp) if r is None else r for r in rows],
                           0).reshape(shape)
-    zero = np.zeros(tuple(inp.shape), dtype=inp.dtype)
-    return tensor_of(np.stack([zero if r is None else r.detach().numpy() for r in rows])
+    zero = _on(np.zeros(tuple(inp.shape), dtype=inp.dtype), inp)
+    return tensor_of(np.stack([zero if r is None else r.detach()._a for r in rows])
                      .reshape(shape))
 
 
@@ -333,8 +344,7 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
             is_outputs_tuple, outputs = _as_tuple(out, "outputs of the user-provided function",
                                                   "jacobian")
             k = seeds[0].shape[0]
-            chunks.append([np.asarray(tangent_at(o._a, level, k), dtype=o.dtype)
-                           for o in outputs])
+            chunks.append([_as(tangent_at(o._a, level, k), o.dtype) for o in outputs])
         if strict and not any(isinstance(o._a, DualArray) for o in outputs):
             raise RuntimeError("Output 0 of the user-provided function does not depend on "
                                "the inputs. This is not allowed in strict mode.")
@@ -489,7 +499,7 @@ def hvp(func, inputs, v=None, create_graph=False, strict=False):
         else:
             _single_element_v(inputs, "the input to the user-provided function")
             v = tuple(_ops.ones_like(x) for x in inputs)
-        seeds = tuple(np.asarray(t.detach().numpy(), dtype=x.dtype)[None] for t, x in zip(v, inputs))
+        seeds = tuple(_as(t.detach()._a, x.dtype)[None] for t, x in zip(v, inputs))
         output, blocks = _forward_over_reverse(func, inputs, seeds, strict, "hvp")
         result = tuple(tensor_of(b[0]) for b in blocks)
         return output, _tuple_postprocess(result, is_inputs_tuple)
@@ -518,7 +528,7 @@ def _dual_inputs(inputs, seeds, requires_grad):
     (one (k, *shape) block per input), at a new level of the functional transforms."""
     from dualgrad.functional import new_level
     level = new_level()
-    duals = [DualArray(x.detach().numpy(), s, level) for x, s in zip(inputs, seeds)]
+    duals = [DualArray(x.detach()._a, s, level) for x, s in zip(inputs, seeds)]
     if requires_grad:
         return level, tuple(_ops.as_input(d, level) for d in duals)
     return level, tuple(tensor_of(d) for d in duals)
@@ -543,14 +553,15 @@ def _forward_over_reverse(func, inputs, seeds, strict, fn_name):
                 raise RuntimeError(f"The hessian of the user-provided function with respect "
                                    f"to input {i} is independent of the input. This is not "
                                    f"allowed in strict mode.")
-            blocks.append(np.zeros((k,) + tuple(x.shape), dtype=x.dtype))
+            blocks.append(_on(np.zeros((k,) + tuple(x.shape), dtype=x.dtype), x))
         else:
             if strict and not (isinstance(g._a, DualArray) and g._a.level == level):
                 raise RuntimeError(f"The jacobian of the user-provided function is "
                                    f"independent of input {i}. This is not allowed in strict "
                                    f"mode when create_graph=True.")
-            blocks.append(np.asarray(tangent_at(g._a, level, k), dtype=x.dtype))
-    return tensor_of(np.asarray(tangent_primal(out._a, level))), blocks
+            blocks.append(_as(tangent_at(g._a, level, k), x.dtype))
+    primal = tangent_primal(out._a, level)
+    return tensor_of(primal if hasattr(primal, "shape") else np.asarray(primal)), blocks
 
 
 def _batched_rows(out, inputs):
@@ -568,13 +579,14 @@ def _batched_rows(out, inputs):
         level = new_level()
         eye = np.zeros((k, m), dtype=dtype)
         eye[np.arange(k), start + np.arange(k)] = 1
-        seed = tensor_of(DualArray(np.zeros(shape, dtype), eye.reshape((k,) + shape), level))
+        seed = tensor_of(DualArray(_on(np.zeros(shape, dtype), out),
+                                   _on(eye.reshape((k,) + shape), out), level))
         grads = _autograd_grad((out,), inputs, (seed,), retain_graph=True)
         for r, g, x in zip(rows, grads, inputs):
-            r.append(np.zeros((k,) + tuple(x.shape), dtype=x.dtype) if g is None
-                     else np.asarray(tangent_at(g._a, level, k), dtype=x.dtype))
+            r.append(_on(np.zeros((k,) + tuple(x.shape), dtype=x.dtype), x) if g is None
+                     else _as(tangent_at(g._a, level, k), x.dtype))
     return tuple(tensor_of(np.concatenate(r, 0).reshape(shape + tuple(x.shape)) if r
-                           else np.zeros(shape + tuple(x.shape), dtype=x.dtype))
+                           else _on(np.zeros(shape + tuple(x.shape), dtype=x.dtype), x))
                  for r, x in zip(rows, inputs))
 
 
@@ -590,7 +602,8 @@ def _identity_chunks(inputs):
         k = min(chunk, n - start)
         eye = np.zeros((k, n))
         eye[np.arange(k), start + np.arange(k)] = 1.0
-        yield tuple(np.asarray(eye[:, o:o + s].reshape((k,) + tuple(x.shape)), dtype=x.dtype)
+        yield tuple(_on(np.asarray(eye[:, o:o + s].reshape((k,) + tuple(x.shape)),
+                                   dtype=x.dtype), x)
                     for o, s, x in zip(offsets, sizes, inputs))
 
 
@@ -602,10 +615,10 @@ def _columns(chunks, outputs, inputs):
     res = []
     for i, o in enumerate(outputs):
         t = np.concatenate([c[i] for c in chunks], axis=0) if chunks else \
-            np.zeros((0,) + tuple(o.shape))
-        res.append(tuple(tensor_of(np.ascontiguousarray(np.moveaxis(
-            t[a:a + s].reshape((s,) + tuple(o.shape)), 0, -1)).reshape(tuple(o.shape) + tuple(x.shape)))
-            for a, s, x in zip(offsets, sizes, inputs)))
+            _on(np.zeros((0,) + tuple(o.shape)), o)
+        res.append(tuple(tensor_of(np.moveaxis(t[a:a + s].reshape((s,) + tuple(o.shape)), 0, -1)
+                                   .copy().reshape(tuple(o.shape) + tuple(x.shape)))
+                         for a, s, x in zip(offsets, sizes, inputs)))
     return tuple(res)
 
 

@@ -18,6 +18,7 @@ import warnings
 
 import numpy as np
 
+from dualgrad import gpu
 from dualgrad._array import ops as _ops
 from dualgrad._array.engine import TensorBase, tensor_of
 from dualgrad.autograd import grad as _grad
@@ -42,8 +43,14 @@ def _as_tuple(x):
 
 
 def _values(t):
-    """A tensor's values as an ndarray (its own memory, not a copy)."""
-    return t.detach().numpy()
+    """A tensor's values (its own memory, not a copy): an ndarray, or a GPU
+    array that the finite differences perturb on its device."""
+    return t.detach()._a
+
+
+def _host(a):
+    """Values as a float64 ndarray of their own, copied from a GPU if they are there."""
+    return np.array(a.get() if gpu.is_device_array(a) else a, dtype=np.float64, copy=True)
 
 
 def _check_inputs(tupled):
@@ -63,7 +70,8 @@ def _check_inputs(tupled):
                 f"Input #{i} requires gradient and is not a double precision floating point "
                 f"({a.dtype.name}). This check will likely fail if all the inputs are not "
                 f"float64: convert them with .double().", stacklevel=4)
-        if any(st == 0 and n > 1 for st, n in zip(a.strides, a.shape)) or not a.flags.writeable:
+        if any(st == 0 and n > 1 for st, n in zip(a.strides, a.shape)) or not getattr(
+                a.flags, "writeable", True):
             raise RuntimeError(
                 f"Input {i} has a dimension with stride 0 (an expand()ed or broadcast view) or "
                 f"read-only memory: gradcheck perturbs the input elements one at a time in "
@@ -98,7 +106,7 @@ def _index(k, shape):
 def _evaluate(func, tupled, float_outs):
     """The float outputs of ``func`` at the (perturbed) inputs, as float64 copies."""
     out = _outputs(func, tupled)
-    return [np.array(_values(out[j]), dtype=np.float64, copy=True) for j in float_outs]
+    return [_host(_values(out[j])) for j in float_outs]
 
 
 def _central(func, tupled, float_outs, shapes, set_minus, set_plus, restore, eps):
@@ -147,7 +155,7 @@ def _numerical_directional(func, tupled, x, u, float_outs, shapes, eps):
     """The derivative of each float output along ``u`` (x's shape), flattened."""
     a = _values(x)
     orig = a.copy()
-    step = eps * u.reshape(a.shape).astype(a.dtype)
+    step = gpu.beside(eps * u.reshape(a.shape).astype(a.dtype), a)
 
     def put(value):
         a[...] = value
@@ -162,7 +170,7 @@ def _numerical_directional(func, tupled, x, u, float_outs, shapes, eps):
 def _one_hot(o, m):
     g = np.zeros(o.shape, dtype=_values(o).dtype)
     g.reshape(-1)[m] = 1
-    return tensor_of(g)
+    return tensor_of(gpu.beside(g, _values(o)))
 
 
 def _vjps(o, diff, grad_output, check_grad_dtypes):
@@ -183,7 +191,7 @@ def _vjps(o, diff, grad_output, check_grad_dtypes):
         if check_grad_dtypes and ga.dtype != xa.dtype:
             raise GradcheckError(f"Gradient has dtype mismatch: the gradient of input {i} is "
                                  f"{ga.dtype.name}, the input {xa.dtype.name}")
-        rows.append(np.array(ga, dtype=np.float64).reshape(-1))
+        rows.append(_host(ga).reshape(-1))
     return rows
 
 
@@ -281,7 +289,8 @@ def _fast(func, tupled, diff, out, float_outs, shapes, eps, atol, rtol, nondet_t
         return
     for j in diff_outs:
         v = unit(int(np.prod(shapes[j], dtype=np.int64)))
-        g = tensor_of(v.reshape(shapes[j]).astype(_values(out[j]).dtype))
+        g = tensor_of(gpu.beside(v.reshape(shapes[j]).astype(_values(out[j]).dtype),
+                                 _values(out[j])))
         first = _vjps(out[j], diff, g, check_grad_dtypes)
         second = _vjps(out[j], diff, g, check_grad_dtypes)
         _check_reentrant(first, second, nondet_tol, j)
@@ -304,13 +313,14 @@ def _check_backward_scales(out, diff):
     """With zero output gradients every input gradient must be zero."""
     outs = [o for o in out if o.requires_grad]
     grads = _grad(outs, [x for _, x in diff],
-                  grad_outputs=[tensor_of(np.zeros(o.shape, dtype=_values(o).dtype))
-                                for o in outs], allow_unused=True)
+                  grad_outputs=[tensor_of(gpu.beside(np.zeros(o.shape, dtype=_values(o).dtype),
+                                                     _values(o))) for o in outs],
+                  allow_unused=True)
     for (i, x), g in zip(diff, grads):
         if g is None:
             continue
         ga, xa = _values(g), _values(x)
-        if np.any(ga != 0):
+        if np.any(_host(ga) != 0):
             raise GradcheckError(
                 f"backward not multiplied by grad_output: with zero output gradients the "
                 f"gradient of input {i} is not zero. A backward must scale what it returns "
@@ -459,7 +469,7 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=
                 a[...] = rng.uniform(-1, 1, shape)
             else:
                 a = rng.uniform(-1, 1, shape).astype(dtype)
-            made.append(_ops.from_numpy(a).requires_grad_(True))
+            made.append(_ops.as_tensor(gpu.beside(a, _values(o))).requires_grad_(True))
         tupled_grad_outputs = tuple(made)
     else:
         tupled_grad_outputs = _as_tuple(grad_outputs)

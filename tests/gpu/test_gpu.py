@@ -174,6 +174,7 @@ TENSOR_PROGRAMS = {
     "reshape transpose": lambda x, m: (m.reshape(9)[:4] * m.T.reshape(9)[5:]).sum(),
     "getitem": lambda x, m: m[0, 1] * m[1:, ::2].sum() + x[[0, 2, 2]].sum() + m[m > 0.5].sum(),
     "setitem": lambda x, m: _setitem(x, m),
+    "in place through views": lambda x, m: _inplace(x, m),
     "cat stack": lambda x, m: (dg.cat([x, x * 2]) ** 2).sum() + dg.stack([x, x]).prod(),
     "where clamp relu": lambda x, m: dg.where(x > 0, x * 3, -x).sum() + dg.clamp(
         m, -0.3, 0.5).sum() + dg.relu(x).sum(),
@@ -184,6 +185,17 @@ TENSOR_PROGRAMS = {
     "split unbind": lambda x, m: sum(p.sum() * (i + 1) for i, p in enumerate(dg.split(m, 1))),
     "numpy functions": lambda x, m: np.sum(np.tanh(m) @ np.exp(x)) + np.mean(np.sin(m), axis=0).sum(),
 }
+
+
+def _inplace(x, m):
+    y = m * 1.0
+    v = y[0]
+    v.mul_(x[0])                # through a view: recorded on y (CopySlices)
+    y[1:, 0] += x[1:]
+    y.clamp_(-2.0, 2.0)
+    z = y.T
+    z.add_(1.5)
+    return (y * y).sum() + v.sum()
 
 
 def _setitem(x, m):
@@ -321,6 +333,18 @@ def test_transforms_on_gpu_match_cpu(cp, transform):
         close(g, w, rtol=1e-11)
 
 
+def test_nested_transforms_on_gpu(cp):
+    x = np.linspace(-1.2, 0.9, 5)
+    for xs in (x, cp.asarray(x)):
+        grad_of_grad = dg.grad(lambda v: np.sum(dg.grad(loss_a)(v) * v))(xs)
+        jvp_of_grad = dg.jvp(dg.grad(loss_a), (xs,), (xs * 0 + 1,))[1]
+        if xs is x:
+            want = grad_of_grad, jvp_of_grad
+    close(grad_of_grad, want[0], rtol=1e-11)
+    close(jvp_of_grad, want[1], rtol=1e-11)
+    close(jvp_of_grad, dg.hessian(loss_a)(x).sum(axis=1), rtol=1e-11)
+
+
 def test_planner_keeps_gpu_arguments_on_the_array_tier(cp):
     elementwise = lambda x: x[0] * x[1] + np.sin(x[2])     # the scalar tier's kind of code
     p = dg.plan(elementwise, cp.asarray([1.0, 2.0, 3.0]), kind="grad")
@@ -368,3 +392,46 @@ def test_device_strings():
     for bad in ("tpu", "cuda:x", "cpu:1"):
         with pytest.raises(RuntimeError):
             dg.device(bad)
+
+
+def test_pytorch_style_functional_api_on_gpu_tensors(cp):
+    F = dg.autograd.functional
+    x = np.linspace(-1.0, 1.0, 4)
+    v = np.cos(np.arange(4.0))
+    f = lambda t: (dg.tanh(t) ** 2 * t).sum()
+    g = lambda t: dg.sin(t) * t[0]
+    for name, call in {
+        "jacobian": lambda dev: F.jacobian(g, dg.tensor(x, device=dev)),
+        "jacobian forward-mode": lambda dev: F.jacobian(
+            g, dg.tensor(x, device=dev), strategy="forward-mode", vectorize=True),
+        "hessian": lambda dev: F.hessian(f, dg.tensor(x, device=dev)),
+        "hvp": lambda dev: F.hvp(f, dg.tensor(x, device=dev), dg.tensor(v, device=dev))[1],
+        "vjp": lambda dev: F.vjp(g, dg.tensor(x, device=dev), dg.tensor(v, device=dev))[1],
+        "jvp": lambda dev: F.jvp(g, dg.tensor(x, device=dev), dg.tensor(v, device=dev))[1],
+    }.items():
+        got, want = call("cuda"), call("cpu")
+        assert got.device == "cuda:0", name
+        close(got, want)
+
+
+def test_gradcheck_on_gpu(cp):
+    x = dg.tensor(np.linspace(0.2, 1.4, 5), device="cuda", requires_grad=True)
+    assert dg.autograd.gradcheck(lambda t: dg.exp(t) * dg.sin(t), (x,))
+
+
+def test_gradcheck_finds_a_wrong_gradient_on_gpu(cp):
+    class Wrong(dg.autograd.Function):
+        @staticmethod
+        def forward(ctx, t):
+            ctx.save_for_backward(t)
+            return dg.sin(t)
+
+        @staticmethod
+        def backward(ctx, g):
+            t, = ctx.saved_tensors
+            return g * dg.cos(t) * 1.01
+
+    x = dg.tensor(np.linspace(0.2, 1.4, 3), device="cuda", requires_grad=True)
+    with pytest.raises(dg.autograd.GradcheckError, match="Jacobian mismatch"):
+        dg.autograd.gradcheck(Wrong.apply, (x,))
+    assert dg.autograd.gradgradcheck(lambda t: dg.exp(t) * dg.sin(t), (x,))
