@@ -16,7 +16,7 @@ typedef DG_REAL real;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); \
          i += (long long)blockDim.x * gridDim.x)
 
-/* An operand that is an array (p) or a number (c, when p is NULL): a branch
+/* An operand that is an array (p) or a number (c, when p is null): a branch
  * every thread takes the same way. */
 #define DG_AT(p, c, i) ((p) ? (double)(p)[i] : (c))
 

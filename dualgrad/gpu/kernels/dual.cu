@@ -19,7 +19,7 @@
         }                                                                          \
     }
 
-/* tx, ty: NULL for an operand that carries no tangent (a constant). */
+/* tx, ty: null for an operand that carries no tangent (a constant). */
 #define DUAL2(name, has_dx, has_dy)                                                \
     extern "C" __global__ void dualgrad_dual_##name(const real *x, double cx,       \
                                                     const real *y, double cy,      \
@@ -27,7 +27,7 @@
                                                     real *o, real *to,             \
                                                     long long n, long long k)      \
     {                                                                              \
-        const int ux = has_dx && tx != NULL, uy = has_dy && ty != NULL;           \
+        const int ux = has_dx && tx != nullptr, uy = has_dy && ty != nullptr;     \
         DG_FOR_EACH(i, n) {                                                        \
             double xi = DG_AT(x, cx, i), yi = DG_AT(y, cy, i);                     \
             double a = dg_##name(xi, yi);                                          \

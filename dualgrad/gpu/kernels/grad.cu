@@ -1,6 +1,6 @@
 /* The table's rows in reverse mode (Tensor backward): g times the derivative
  * in one pass, as the CPU's fused loops (tensor.pyx.tp). An operand or value
- * the derivative does not read may be passed as NULL. */
+ * the derivative does not read may be passed as null. */
 #include "common.cuh"
 
 #define GRAD1(name, has_d)                                                         \
