@@ -180,12 +180,13 @@ def workload_a(n, repeats, torch):
     cp = _xp()
     rng = np.random.default_rng(n)
     x0 = rng.standard_normal(n)
-    if n <= 10_000_000:
-        _, W, B = a_data(n)
-        W, B = cp.asarray(W), cp.asarray(B)
-    else:   # one row of each, shared by the layers (see the module's docstring)
+    shared = n > 10_000_000     # one row of W and of B for all layers (the docstring says why)
+    if shared:
         w, b = cp.asarray(rng.standard_normal(n) * 0.5), cp.asarray(rng.standard_normal(n) * 0.1)
         W, B = cp.broadcast_to(w, (A_LAYERS, n)), cp.broadcast_to(b, (A_LAYERS, n))
+    else:
+        _, W, B = a_data(n)
+        W, B = cp.asarray(W), cp.asarray(B)
     xd = cp.asarray(x0)
 
     def ours():
@@ -197,7 +198,11 @@ def workload_a(n, repeats, torch):
     g_ours = _host(ours())
     if torch is None:
         return t_ours, None, None
-    Wt, Bt = torch.from_dlpack(W), torch.from_dlpack(B)
+    if shared:
+        Wt = torch.from_dlpack(w).expand(A_LAYERS, n)
+        Bt = torch.from_dlpack(b).expand(A_LAYERS, n)
+    else:
+        Wt, Bt = torch.from_dlpack(W), torch.from_dlpack(B)
     xt = torch.from_dlpack(xd)
 
     def theirs():
