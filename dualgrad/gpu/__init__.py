@@ -49,6 +49,17 @@ def is_available():
         return False
 
 
+def device_count():
+    """The number of GPUs CuPy sees (0 without CuPy or a driver)."""
+    return cupy().cuda.runtime.getDeviceCount() if is_available() else 0
+
+
+def synchronize():
+    """Wait for the current GPU to finish its work (kernels run asynchronously),
+    as ``torch.cuda.synchronize``: for timing."""
+    cupy().cuda.Device().synchronize()
+
+
 def is_device_array(a):
     """Whether ``a`` is a GPU array (a CuPy ndarray)."""
     cp = _cupy if _cupy is not None else sys.modules.get("cupy")

@@ -368,6 +368,8 @@ def test_new_tensors_and_to_follow_the_device_of_their_model(cp):
         assert t.device == "cuda:0"
     assert dg.tensor([1]).to(x).device == "cuda:0" and dg.tensor([1]).to(x).dtype == x.dtype
     assert dg.tensor([1.0]).cuda(0).device == "cuda:0"
+    assert dg.cuda.is_available() and dg.cuda.device_count() >= 1
+    dg.cuda.synchronize()
 
 
 # ---------------------------------------------------------------------------
@@ -376,7 +378,7 @@ def test_new_tensors_and_to_follow_the_device_of_their_model(cp):
 def test_without_cupy_the_cuda_device_says_how_to_install_it(monkeypatch):
     monkeypatch.setattr(dg.gpu, "_cupy", None)
     monkeypatch.setitem(sys.modules, "cupy", None)      # `import cupy` raises ImportError
-    assert not dg.cuda.is_available()
+    assert not dg.cuda.is_available() and dg.cuda.device_count() == 0
     assert not dg.gpu.is_device_array(np.ones(2))
     with pytest.raises(RuntimeError, match=r"needs CuPy.*dualgrad\[gpu\]"):
         dg.tensor([1.0], device="cuda")
