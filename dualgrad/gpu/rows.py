@@ -19,7 +19,8 @@ BLOCK = 256
 MAX_BLOCKS = 8192
 
 _NAMES = tuple(r.name for r in RULES)
-# Rows whose derivative is identically zero: no kernel, the general rule gives zeros.
+# Per row and operand, whether the table gives a derivative: for one that is
+# identically zero (floor, sign, ...) the general rule gives the zeros, as on the CPU.
 _HAS_D = tuple(tuple(d is not None for d in r.d) for r in RULES)
 
 

@@ -82,19 +82,19 @@ def test_binary_row_tensor_forward_and_backward(cp, rule):
         cases.append((x, float(y[0])))        # array op number
     if 1 not in ints:
         cases.append((float(x[0]), y))        # number op array
+    def operand(v, i, dev):
+        """A number as it is; an array as a tensor on dev (differentiated unless integer)."""
+        if not isinstance(v, np.ndarray):
+            return v
+        return dg.tensor(v, device=dev, requires_grad=i not in ints)
+
     for a, b in cases:
         res = []
         for dev in ("cpu", "cuda"):
-            ta = dg.tensor(a, device=dev, requires_grad=True) if 0 not in ints and \
-                isinstance(a, np.ndarray) else (dg.tensor(a, device=dev) if isinstance(
-                    a, np.ndarray) else a)
-            tb = dg.tensor(b, device=dev, requires_grad=True) if 1 not in ints and \
-                isinstance(b, np.ndarray) else (dg.tensor(b, device=dev) if isinstance(
-                    b, np.ndarray) else b)
-            out = f(ta, tb)
+            ts = [operand(v, i, dev) for i, v in enumerate((a, b))]
+            out = f(*ts)
             out.sum().backward()
-            res.append((out, [t.grad for t in (ta, tb) if isinstance(t, dg.Tensor)
-                              and t.requires_grad]))
+            res.append((out, [t.grad for t in ts if isinstance(t, dg.Tensor) and t.requires_grad]))
         (oc, gcs), (og, ggs) = res
         close(og, oc)
         for gc, gg in zip(gcs, ggs):
@@ -163,30 +163,6 @@ def test_non_contiguous_and_broadcast_operands_take_cupy_general_path(cp):
 M = np.array([[2.0, 0.3, -0.4], [0.3, 1.5, 0.2], [-0.4, 0.2, 1.2]])
 V = np.array([0.3, -1.2, 0.8])
 
-TENSOR_PROGRAMS = {
-    "sum mean prod": lambda x, m: x.sum() + x.mean() * 2 + (x + 2).prod(),
-    "max min amax": lambda x, m: x.max() - x.min() + dg.amax(m, 0).sum(),
-    "matmul": lambda x, m: (m @ x).sum() + (x @ m @ x),
-    "einsum tensordot": lambda x, m: dg.einsum("ij,j->", m, x) + dg.tensordot(m, m).sum(),
-    "softmax logsumexp": lambda x, m: (dg.softmax(m, 1) * m).sum() + dg.logsumexp(x, 0),
-    "var std norm": lambda x, m: x.var() + m.std() + dg.norm(x),
-    "cumsum flip": lambda x, m: (dg.cumsum(x, 0) * dg.flip(x, [0])).sum(),
-    "reshape transpose": lambda x, m: (m.reshape(9)[:4] * m.T.reshape(9)[5:]).sum(),
-    "getitem": lambda x, m: m[0, 1] * m[1:, ::2].sum() + x[[0, 2, 2]].sum() + m[m > 0.5].sum(),
-    "setitem": lambda x, m: _setitem(x, m),
-    "in place through views": lambda x, m: _inplace(x, m),
-    "cat stack": lambda x, m: (dg.cat([x, x * 2]) ** 2).sum() + dg.stack([x, x]).prod(),
-    "where clamp relu": lambda x, m: dg.where(x > 0, x * 3, -x).sum() + dg.clamp(
-        m, -0.3, 0.5).sum() + dg.relu(x).sum(),
-    "diagonal trace tril": lambda x, m: dg.diagonal(m).sum() + dg.trace(m @ m) + dg.tril(m).sum(),
-    "solve inv det": lambda x, m: dg.linalg.solve(m, x).sum() + dg.linalg.inv(m).sum()
-    + dg.linalg.det(m),
-    "cholesky": lambda x, m: dg.linalg.cholesky(m).sum(),
-    "split unbind": lambda x, m: sum(p.sum() * (i + 1) for i, p in enumerate(dg.split(m, 1))),
-    "numpy functions": lambda x, m: np.sum(np.tanh(m) @ np.exp(x)) + np.mean(np.sin(m), axis=0).sum(),
-}
-
-
 def _inplace(x, m):
     y = m * 1.0
     v = y[0]
@@ -203,6 +179,31 @@ def _setitem(x, m):
     y[1] = x * 2
     y[0, 0] = 5.0
     return (y ** 2).sum()
+
+
+TENSOR_PROGRAMS = {
+    "sum mean prod": lambda x, m: x.sum() + x.mean() * 2 + (x + 2).prod(),
+    "max min amax": lambda x, m: x.max() - x.min() + dg.amax(m, 0).sum(),
+    "matmul": lambda x, m: (m @ x).sum() + (x @ m @ x),
+    "einsum tensordot": lambda x, m: dg.einsum("ij,j->", m, x) + dg.tensordot(m, m).sum(),
+    "softmax logsumexp": lambda x, m: (dg.softmax(m, 1) * m).sum() + dg.logsumexp(x, 0),
+    "var std norm": lambda x, m: x.var() + m.std() + dg.norm(x),
+    "cumsum flip": lambda x, m: (dg.cumsum(x, 0) * dg.flip(x, [0])).sum(),
+    "reshape transpose": lambda x, m: (m.reshape(9)[:4] * m.T.reshape(9)[5:]).sum(),
+    "getitem": lambda x, m: m[0, 1] * m[1:, ::2].sum() + x[[0, 2, 2]].sum() + m[m > 0.5].sum(),
+    "setitem": _setitem,
+    "in place through views": _inplace,
+    "cat stack": lambda x, m: (dg.cat([x, x * 2]) ** 2).sum() + dg.stack([x, x]).prod(),
+    "where clamp relu": lambda x, m: dg.where(x > 0, x * 3, -x).sum() + dg.clamp(
+        m, -0.3, 0.5).sum() + dg.relu(x).sum(),
+    "diagonal trace tril": lambda x, m: dg.diagonal(m).sum() + dg.trace(m @ m) + dg.tril(m).sum(),
+    "solve inv det": lambda x, m: dg.linalg.solve(m, x).sum() + dg.linalg.inv(m).sum()
+    + dg.linalg.det(m),
+    "cholesky": lambda x, m: dg.linalg.cholesky(m).sum(),
+    "split unbind": lambda x, m: sum(p.sum() * (i + 1) for i, p in enumerate(dg.split(m, 1)))
+    + sum(r.prod() for r in dg.unbind(m)),
+    "numpy functions": lambda x, m: np.sum(np.tanh(m) @ np.exp(x)) + np.mean(np.sin(m), axis=0).sum(),
+}
 
 
 @pytest.mark.parametrize("name", TENSOR_PROGRAMS)
