@@ -282,6 +282,15 @@ def _arr(x):
     return x if isinstance(x, DualArray) or gpu.is_device_array(x) else np.asarray(x)
 
 
+def _value(x):
+    """The values of an operand for NumPy's functions: numbers stay numbers, so
+    that they combine with arrays on any device (CuPy takes no NumPy arrays,
+    0-d ones included)."""
+    if isinstance(x, (int, float, complex, np.generic)):    # (bool is an int)
+        return x
+    return _arr(x)
+
+
 def _ten(x):
     if isinstance(x, TensorBase):
         return x
@@ -776,7 +785,7 @@ def _index_add_bwd(ns, g, index):
 def _index_put(old, index, value):
     """``old`` with ``value`` written at ``index``, out of place."""
     a = old._a
-    v = _arr(value)
+    v = _value(value)
     gpu.check_same_device(a, v)
     out = _copy(a)
     index = _index_on(index, a)
@@ -797,7 +806,7 @@ def setitem(t, index, value):
     if isinstance(value, TensorBase) or is_grad_enabled() and t.requires_grad:
         inplace(t, _index_put, index, value, name="index assignment")
     else:
-        _write(t, lambda a: a.__setitem__(index, _arr(value)), "index assignment")
+        _write(t, lambda a: a.__setitem__(index, _value(value)), "index assignment")
 
 
 def _write(t, change, name):
@@ -914,7 +923,7 @@ def masked_fill_(t, mask, value):
 
 def _where(cond, a, b):
     c = _arr(cond).astype(np.bool_, copy=False)
-    return record(np.where(c, _arr(a), _arr(b)), (a, b), "WhereBackward", _where_bwd, (c,))
+    return record(np.where(c, _value(a), _value(b)), (a, b), "WhereBackward", _where_bwd, (c,))
 
 
 def _where_bwd(ns, g, c):
@@ -942,8 +951,8 @@ def clamp(input, min=None, max=None):
         if max is not None:
             x = _where(x._a > _arr(max), max, x)
         return x
-    lo = -np.inf if min is None else _arr(min)
-    hi = np.inf if max is None else _arr(max)
+    lo = -np.inf if min is None else _value(min)
+    hi = np.inf if max is None else _value(max)
     inside = (a >= lo) & (a <= hi)
     out = np.minimum(np.maximum(a, lo), hi).astype(a.dtype, copy=False)
     return record(out, (x,), "ClampBackward", _mask_bwd, (inside,))

@@ -2,8 +2,8 @@
 
 What it is for: running the GPU code path, and the real CUDA kernel sources
 (``.cu``) it launches, on a machine without a GPU, e.g. in CI. Substitute it
-for CuPy (``monkeypatch.setitem(sys.modules, "cupy", emulated_cupy)``) and the
-backend runs unchanged: arrays are NumPy arrays behind a CuPy-like
+for CuPy (tests/conftest.py's ``cp`` fixture installs it as ``dualgrad.gpu``'s
+CuPy) and the backend runs unchanged: arrays are NumPy arrays behind a CuPy-like
 :class:`ndarray`, and ``RawModule``/``RawKernel`` compile the kernel sources
 with g++ (``emulation.h`` is force-included to define the CUDA keywords) and
 call them through ctypes. Each launch is a single call, a grid of one block of
@@ -13,8 +13,9 @@ computes every element.
 What it checks:
 
 * the conversions CuPy refuses: ``np.asarray`` of a device array, mixing
-  device arrays with NumPy arrays (of any dimension but 0) in ufuncs, NumPy
-  functions, indices, assignments and kernel arguments; CuPy's messages;
+  device arrays with NumPy arrays (0-d ones too; NumPy scalars are fine) in
+  ufuncs, NumPy functions, indices, assignments and kernel arguments; CuPy's
+  messages;
 * that reductions give 0-d arrays, not scalars, as on a GPU;
 * the kernels' C++ syntax, their arguments' types (arrays become pointers,
   None a NULL pointer, NumPy scalars their C types) and their arithmetic.
@@ -63,7 +64,7 @@ def _unwrap(x, host_ok=False):
     host_ok (the transfers asarray and array)."""
     if isinstance(x, ndarray):
         return x._a
-    if isinstance(x, np.ndarray) and x.ndim > 0 and not host_ok:
+    if isinstance(x, np.ndarray) and not host_ok:
         raise _unsupported(x)
     if type(x) in (list, tuple):
         return type(x)(_unwrap(v, host_ok) for v in x)
@@ -119,8 +120,7 @@ def _apply_ufunc(ufunc, method, inputs, kwargs):
     if method == "__call__":
         # CuPy's ufuncs take device arrays and scalars only: no lists, no host arrays.
         for x in inputs:
-            if not (isinstance(x, (ndarray, bool, int, float, complex, np.generic))
-                    or isinstance(x, np.ndarray) and x.ndim == 0):
+            if not isinstance(x, (ndarray, bool, int, float, complex, np.generic)):
                 raise _unsupported(x)
     res = getattr(ufunc, method)(*_unwrap(inputs), **_unwrap(kwargs))
     return _wrap(res, _outs(kwargs))

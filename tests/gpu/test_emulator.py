@@ -42,11 +42,17 @@ def test_host_operands_are_refused(x, mix):
         mix(x)
 
 
-@pytest.mark.parametrize("other", [2.0, 2, np.float64(2), np.array(2.0)])
-def test_scalars_and_0d_arrays_mix(x, other):
+@pytest.mark.parametrize("other", [2.0, 2, np.float64(2)])
+def test_scalars_mix(x, other):
     y = x + other
     assert isinstance(y, cp.ndarray)
     np.testing.assert_array_equal(y.get(), [3.0, 4.0, 5.0])
+
+
+def test_0d_host_arrays_are_refused_as_by_cupy(x):
+    # CuPy's ufuncs take Python and NumPy scalars, not NumPy arrays of any dimension.
+    with pytest.raises(TypeError, match="Unsupported type"):
+        x + np.array(2.0)
 
 
 def test_numpy_functions_dispatch_to_emulated_arrays(x):
