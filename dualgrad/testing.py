@@ -2,7 +2,12 @@
 
 :func:`check_grads` is the one gradient checker: the test suite runs every row of
 the derivative table through it, and users can run their own functions through it.
+:func:`sample_rule` draws points of a row's domain, for the tests and the GPU
+check alike.
 """
+
+import math
+import zlib
 
 import numpy as np
 
@@ -169,3 +174,30 @@ def _flatten(out):
             values.append(float(o))
             tangents.append(0.0)
     return np.array(values), np.array(tangents)
+
+
+# ---------------------------------------------------------------------------
+# Points of the derivative table's sampling domains
+
+def sample_union(rng, union, n, integer=False):
+    """n points of a union of open intervals, each interval weighted by its length.
+
+    Integer parameters take the integers of the (closed) intervals instead.
+    """
+    if integer:
+        values = sorted({v for lo, hi in union for v in range(math.ceil(lo), math.floor(hi) + 1)})
+        return rng.choice(np.array(values, dtype=np.float64), size=n)
+    lo = np.array([a for a, _ in union])
+    hi = np.array([b for _, b in union])
+    which = rng.choice(len(union), size=n, p=(hi - lo) / (hi - lo).sum())
+    # Stay a little inside the open intervals: their ends are where rules stop being smooth.
+    u = rng.uniform(0.01, 0.99, size=n)
+    return lo[which] + u * (hi[which] - lo[which])
+
+
+def sample_rule(rule, n=20, seed=0):
+    """An (n, arity) array of points of ``rule.domain``, reproducible per rule name."""
+    rng = np.random.default_rng([seed, zlib.crc32(rule.name.encode())])
+    ints = getattr(rule, "integer", ())
+    return np.stack([sample_union(rng, union, n, i in ints) for i, union in enumerate(rule.domain)],
+                    axis=1)

@@ -2,7 +2,6 @@
 the references (Dual partials, central differences, PyTorch) the rows are checked against,
 and the devices the GPU tests run on."""
 
-import math
 import shutil
 import zlib
 
@@ -11,6 +10,7 @@ import pytest
 
 import dualgrad as dg
 from dualgrad.gpu import loader
+from dualgrad.testing import sample_rule, sample_union  # noqa: F401  (for the tests)
 from gpu import emulated_cupy       # tests/gpu: the CuPy emulator
 
 
@@ -27,30 +27,6 @@ def rng_for(rule, salt):
 def continuous_operands(rule):
     """Indices of the operands that are differentiated."""
     return [i for i in range(rule.arity) if i not in integer_operands(rule)]
-
-
-def sample_union(rng, union, n, integer=False):
-    """n points of a union of open intervals, each interval weighted by its length.
-
-    Integer parameters take the integers of the (closed) intervals instead.
-    """
-    if integer:
-        values = sorted({v for lo, hi in union for v in range(math.ceil(lo), math.floor(hi) + 1)})
-        return rng.choice(np.array(values, dtype=np.float64), size=n)
-    lo = np.array([a for a, _ in union])
-    hi = np.array([b for _, b in union])
-    which = rng.choice(len(union), size=n, p=(hi - lo) / (hi - lo).sum())
-    # Stay a little inside the open intervals: their ends are where rules stop being smooth.
-    u = rng.uniform(0.01, 0.99, size=n)
-    return lo[which] + u * (hi[which] - lo[which])
-
-
-def sample_rule(rule, n=20, seed=0):
-    """An (n, arity) array of points of ``rule.domain``, reproducible per rule name."""
-    rng = np.random.default_rng([seed, zlib.crc32(rule.name.encode())])
-    ints = integer_operands(rule)
-    return np.stack([sample_union(rng, union, n, i in ints) for i, union in enumerate(rule.domain)],
-                    axis=1)
 
 
 @pytest.fixture

@@ -265,7 +265,8 @@ def _is_array_index(e):
 def getitem(x, index):
     """``x[index]``: the tangent is indexed as ``tangent[(slice(None),) + index]``."""
     idx = index if isinstance(index, tuple) else (index,)
-    if gpu.device_of(x).type == "cuda":      # index arrays made on the CPU go to the values
+    if not isinstance(x.value, np.ndarray) and gpu.device_of(x).type == "cuda":
+        # index arrays made on the CPU go to the values' GPU
         idx = tuple(gpu.beside(np.asarray(e), x) if isinstance(e, (list, np.ndarray)) else e
                     for e in idx)
         index = idx if isinstance(index, tuple) else idx[0]

@@ -270,11 +270,6 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
             _tuple_postprocess(result, is_outputs_tuple))
 
 
-def _on(a, like):
-    """A NumPy array made here on the device of tensor ``like``'s values."""
-    return gpu.beside(a, like._a)
-
-
 def _as(a, dtype):
     """Values ``a`` (NumPy's or a GPU array) in ``dtype``."""
     return a.astype(dtype, copy=False) if hasattr(a, "astype") else np.asarray(a, dtype=dtype)
@@ -283,7 +278,7 @@ def _as(a, dtype):
 def _one_hot(out, j):
     g = np.zeros(tuple(out.shape), dtype=out.dtype if out.is_floating_point() else np.float64)
     g.reshape(-1)[j] = 1
-    return tensor_of(_on(g, out))
+    return tensor_of(gpu.beside(g, out))
 
 
 def _assemble(rows, out, inp, create_graph):
@@ -295,7 +290,7 @@ def _assemble(rows, out, inp, create_graph):
     if create_graph:
         return _ops.stack([_ops.zeros_like(inp) if r is None else r for r in rows],
                           0).reshape(shape)
-    zero = _on(np.zeros(tuple(inp.shape), dtype=inp.dtype), inp)
+    zero = gpu.beside(np.zeros(tuple(inp.shape), dtype=inp.dtype), inp)
     return tensor_of(np.stack([zero if r is None else r.detach()._a for r in rows])
                      .reshape(shape))
 
@@ -553,7 +548,7 @@ def _forward_over_reverse(func, inputs, seeds, strict, fn_name):
                 raise RuntimeError(f"The hessian of the user-provided function with respect "
                                    f"to input {i} is independent of the input. This is not "
                                    f"allowed in strict mode.")
-            blocks.append(_on(np.zeros((k,) + tuple(x.shape), dtype=x.dtype), x))
+            blocks.append(gpu.beside(np.zeros((k,) + tuple(x.shape), dtype=x.dtype), x))
         else:
             if strict and not (isinstance(g._a, DualArray) and g._a.level == level):
                 raise RuntimeError(f"The jacobian of the user-provided function is "
@@ -579,14 +574,14 @@ def _batched_rows(out, inputs):
         level = new_level()
         eye = np.zeros((k, m), dtype=dtype)
         eye[np.arange(k), start + np.arange(k)] = 1
-        seed = tensor_of(DualArray(_on(np.zeros(shape, dtype), out),
-                                   _on(eye.reshape((k,) + shape), out), level))
+        seed = tensor_of(DualArray(gpu.beside(np.zeros(shape, dtype), out),
+                                   gpu.beside(eye.reshape((k,) + shape), out), level))
         grads = _autograd_grad((out,), inputs, (seed,), retain_graph=True)
         for r, g, x in zip(rows, grads, inputs):
-            r.append(_on(np.zeros((k,) + tuple(x.shape), dtype=x.dtype), x) if g is None
+            r.append(gpu.beside(np.zeros((k,) + tuple(x.shape), dtype=x.dtype), x) if g is None
                      else _as(tangent_at(g._a, level, k), x.dtype))
     return tuple(tensor_of(np.concatenate(r, 0).reshape(shape + tuple(x.shape)) if r
-                           else _on(np.zeros(shape + tuple(x.shape), dtype=x.dtype), x))
+                           else gpu.beside(np.zeros(shape + tuple(x.shape), dtype=x.dtype), x))
                  for r, x in zip(rows, inputs))
 
 
@@ -602,7 +597,7 @@ def _identity_chunks(inputs):
         k = min(chunk, n - start)
         eye = np.zeros((k, n))
         eye[np.arange(k), start + np.arange(k)] = 1.0
-        yield tuple(_on(np.asarray(eye[:, o:o + s].reshape((k,) + tuple(x.shape)),
+        yield tuple(gpu.beside(np.asarray(eye[:, o:o + s].reshape((k,) + tuple(x.shape)),
                                    dtype=x.dtype), x)
                     for o, s, x in zip(offsets, sizes, inputs))
 
@@ -615,7 +610,7 @@ def _columns(chunks, outputs, inputs):
     res = []
     for i, o in enumerate(outputs):
         t = np.concatenate([c[i] for c in chunks], axis=0) if chunks else \
-            _on(np.zeros((0,) + tuple(o.shape)), o)
+            gpu.beside(np.zeros((0,) + tuple(o.shape)), o)
         res.append(tuple(tensor_of(np.moveaxis(t[a:a + s].reshape((s,) + tuple(o.shape)), 0, -1)
                                    .copy().reshape(tuple(o.shape) + tuple(x.shape)))
                          for a, s, x in zip(offsets, sizes, inputs)))

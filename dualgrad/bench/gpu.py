@@ -35,6 +35,7 @@ from dualgrad import gpu
 from dualgrad._rules.table import RULES
 from dualgrad.bench.workloads import A_LAYERS, a_data, a_function, a_gradient_exact
 from dualgrad.gpu import rows
+from dualgrad.testing import sample_rule
 
 RTOL = 1e-12
 RULES_BY = {r.name: r.opcode for r in RULES}
@@ -86,20 +87,6 @@ def _host(a):
     return a.get() if gpu.is_device_array(a) else np.asarray(a)
 
 
-def _points(rule, n, rng):
-    cols = []
-    for i, union in enumerate(rule.domain):
-        if i in getattr(rule, "integer", ()):
-            lo, hi = union[0]
-            cols.append(rng.integers(int(np.ceil(lo)), int(np.floor(hi)) + 1, n).astype(float))
-            continue
-        lo = np.array([a for a, _ in union])
-        hi = np.array([b for _, b in union])
-        which = rng.choice(len(union), size=n, p=(hi - lo) / (hi - lo).sum())
-        cols.append(lo[which] + rng.uniform(0.01, 0.99, n) * (hi[which] - lo[which]))
-    return cols
-
-
 # ---------------------------------------------------------------------------
 # 1. GPU against CPU
 
@@ -109,7 +96,7 @@ def compare_rows(n):
     rng = np.random.default_rng(0)
     out = []
     for r in RULES:
-        xs = _points(r, n, rng)
+        xs = list(sample_rule(r, n).T)
         ints = getattr(r, "integer", ())
         g = rng.standard_normal(n)
         tan = [None if i in ints else rng.standard_normal((2, n)) for i in range(r.arity)]
