@@ -123,3 +123,21 @@ def cp(request):
     yield module
     dg.gpu._cupy = old
     loader.clear()
+
+
+@pytest.fixture
+def forced_plan(monkeypatch):
+    """``forced_plan.update(tier=..., mode=...)``: the transforms called next run
+    on that tier in that mode, whatever the planner would choose."""
+    from dualgrad import functional
+    real = functional._planner.choose
+    chosen = {}
+
+    def forced(*args, **kwargs):
+        plan = real(*args, **kwargs)
+        plan.tier, plan.mode = chosen["tier"], chosen["mode"]
+        return plan
+    monkeypatch.setattr(functional._planner, "choose", forced)
+    functional._planner._cache.clear()
+    yield chosen
+    functional._planner._cache.clear()

@@ -7,8 +7,8 @@ themselves to the tangent (with the axes shifted past the leading direction
 axis), the others follow their JVP rule. Values and tangents are only ever
 touched through NumPy's functions and operators, which dispatch, so that they
 may be lower-level DualArrays or Tensors (nested differentiation) as well as
-ndarrays. Operations made of others (``mean`` of arrays, ``std``, ``clip``,
-``norm`` with an ``ord``) need no rule of their own.
+ndarrays. Operations made of others (``mean`` of arrays, ``clip``, ``norm``
+with an ``ord``) need no rule of their own.
 
 ``numpy`` reaches these through ``DualArray.__array_function__`` and
 ``__array_ufunc__`` (:data:`HANDLED`, :func:`array_ufunc`).
@@ -110,7 +110,13 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, 
 
 def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, mean=None,
         correction=None):
-    return np.sqrt(var(a, axis, dtype, out, ddof, keepdims, where, mean, correction))
+    v = var(a, axis, dtype, out, ddof, keepdims, where, mean, correction)
+    ans = np.sqrt(v.value)
+    # d std = d var / (2 std); where std is 0 every deviation is 0, so d var is
+    # exactly 0 and so is d std (sqrt's own rule would give 0 * inf = nan).
+    zero = ans == 0
+    t = np.where(zero, 0.0, v.tangent / (2.0 * np.where(zero, 1.0, ans)))
+    return make(ans, t, a.level)
 
 
 def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
@@ -135,10 +141,17 @@ def _extreme(fn, a, axis, keepdims):
     axes = _axes(axis, a.ndim)
     v = a.value
     ans = fn(v, axis=axes, keepdims=True)
-    hit = v == ans
+    hit = extreme_hits(v, ans)
     weight = hit / np.sum(hit, axis=axes, keepdims=True)
     t = np.sum(weight * a.tangent, axis=_shift(axes), keepdims=keepdims)
     return make(ans if keepdims else np.squeeze(ans, axes), t, a.level)
+
+
+def extreme_hits(v, ans):
+    """The elements a max or min came from: those equal to it, or, where it is
+    NaN, the NaNs that made it (as torch.max); never none, whose 0/0 share
+    would make every derivative NaN. Shared with the Tensor rule (ops.py)."""
+    return (v == ans) | (np.isnan(v) & np.isnan(ans))
 
 
 def amax(a, axis=None, out=None, keepdims=False, initial=None, where=None):
@@ -371,6 +384,13 @@ def clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue,
     return a
 
 
+def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    # The replaced entries are constants: derivative 0 there, 1 elsewhere.
+    v = x.value
+    return make(np.nan_to_num(v, nan=nan, posinf=posinf, neginf=neginf),
+                np.where(np.isfinite(v), x.tangent, 0.0), x.level)
+
+
 def _like(fill):
     def like(a, dtype=None, order="K", subok=True, shape=None, **kwargs):
         shape = a.shape if shape is None else shape
@@ -472,6 +492,17 @@ def outer(a, b, out=None):
 
 def vdot(a, b):
     return np.dot(np.ravel(a), np.ravel(b))
+
+
+def kron(a, b):
+    """np.kron as a broadcast product: ``a``'s axis i interleaved with ``b``'s.
+    Made of reshape and multiply only, so it serves Tensors too (ops.py)."""
+    nd = builtins.max(np.ndim(a), np.ndim(b))
+    sa = (1,) * (nd - np.ndim(a)) + tuple(np.shape(a))
+    sb = (1,) * (nd - np.ndim(b)) + tuple(np.shape(b))
+    spread_a = np.reshape(a, tuple(x for n in sa for x in (n, 1)))
+    spread_b = np.reshape(b, tuple(x for n in sb for x in (1, n)))
+    return np.reshape(spread_a * spread_b, tuple(m * n for m, n in zip(sa, sb)))
 
 
 def dot(a, b, out=None):
@@ -723,9 +754,9 @@ HANDLED = {
     np.broadcast_to: broadcast_to, np.flip: flip, np.tril: tril, np.triu: triu,
     np.diagonal: diagonal, np.diag: diag, np.trace: trace, np.copy: copy,
     np.concatenate: concatenate, np.stack: stack, np.hstack: hstack, np.vstack: vstack,
-    np.where: where, np.clip: clip,
+    np.where: where, np.clip: clip, np.nan_to_num: nan_to_num,
     np.matmul: matmul, np.dot: dot, np.inner: inner, np.outer: outer,
-    np.vdot: vdot, np.tensordot: tensordot, np.einsum: einsum,
+    np.vdot: vdot, np.tensordot: tensordot, np.einsum: einsum, np.kron: kron,
     np.linalg.solve: solve, np.linalg.inv: inv, np.linalg.det: det,
     np.linalg.slogdet: slogdet, np.linalg.cholesky: cholesky, np.linalg.norm: norm,
     np.zeros_like: _like(0.0), np.ones_like: _like(1.0), np.empty_like: _like(0.0),

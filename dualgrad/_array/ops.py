@@ -20,6 +20,7 @@ import numpy as np
 from dualgrad import gpu
 from dualgrad._array import engine
 from dualgrad._array.dualarray import DualArray, make as _dual
+from dualgrad._array.dualops import extreme_hits, kron
 from dualgrad._array import tensor as _tensor
 from dualgrad._array.engine import (TensorBase, alias, bump_version, is_grad_enabled,
                                     keep_values, rebase, record, share_version)
@@ -545,7 +546,7 @@ def _extreme(x, axis, keepdims, fn, name):
 def _extreme_bwd(ns, g, x, ans, axis, keepdims):
     if axis is not None and not keepdims and np.ndim(x):
         g, ans = ns.expand_dims(g, axis), ns.expand_dims(ans, axis)
-    hit = _arr(x) == _arr(ans)
+    hit = extreme_hits(_arr(x), _arr(ans))
     share = hit / np.sum(hit, axis=axis, keepdims=True)
     return g * share
 
@@ -963,6 +964,15 @@ clip = clamp
 
 def _mask_bwd(ns, g, mask):
     return ns.where(mask, g, 0.0)
+
+
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
+    """NaN and infinities replaced by numbers (as numpy.nan_to_num): derivative
+    1 where x is finite, 0 where it was replaced by a constant."""
+    x = _ten(input)
+    a = x._a
+    return record(np.nan_to_num(a, nan=nan, posinf=posinf, neginf=neginf), (x,),
+                  "NanToNumBackward", _mask_bwd, (np.isfinite(a),))
 
 
 def relu(input):
@@ -1428,8 +1438,16 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    """Standard deviation: sqrt(var)."""
-    return var(input, dim, unbiased, keepdim, correction=correction).sqrt()
+    """Standard deviation: sqrt(var), of derivative 0 where it is 0 (as PyTorch)."""
+    v = var(input, dim, unbiased, keepdim, correction=correction)
+    return record(np.sqrt(v._a), (v,), "StdBackward", _std_bwd, (OUT,))
+
+
+def _std_bwd(ns, g, ans):
+    # d std = d var / (2 std). Where std is 0 every deviation is 0, so d var is
+    # exactly 0 there and so is d std; sqrt's own rule would give 0 * inf = nan.
+    zero = _arr(ans) == 0
+    return ns.where(zero, 0.0, g / (2.0 * ns.where(zero, 1.0, ans)))
 
 
 def norm(input, p="fro", dim=None, keepdim=False):
@@ -1949,6 +1967,22 @@ def _np_norm(x, ord=None, axis=None, keepdims=False):
     return norm(x, ord, axis, keepdims)
 
 
+def _np_dot(a, b):
+    # numpy.dot is matmul only up to 2-d: beyond, it sums a's last axis with
+    # b's second-to-last and keeps all the other axes of both (no broadcasting).
+    if not np.ndim(_arr(a)) or not np.ndim(_arr(b)):
+        return _ten(a) * b
+    if np.ndim(_arr(b)) <= 2:
+        return matmul(a, b)
+    return tensordot(a, b, ([-1], [-2]))
+
+
+def _np_inner(a, b):
+    if not np.ndim(_arr(a)) or not np.ndim(_arr(b)):
+        return _ten(a) * b
+    return tensordot(a, b, ([-1], [-1]))
+
+
 def _np_transpose(a, axes=None):
     return _transpose(_ten(a), axes)
 
@@ -1988,14 +2022,14 @@ HANDLED = {
     np.stack: lambda arrays, axis=0, **kw: stack(arrays, axis),
     np.split: _np_split,
     np.where: lambda c, x=None, y=None: where(c, x, y),
-    np.dot: lambda a, b, **kw: matmul(a, b) if np.ndim(_arr(a)) and np.ndim(_arr(b)) else (
-        _ten(a) * b),
+    np.dot: lambda a, b, **kw: _np_dot(a, b),
     np.matmul: lambda a, b, **kw: matmul(a, b),
     np.einsum: lambda subscripts, *ops, **kw: einsum(subscripts, *ops),
     np.tensordot: lambda a, b, axes=2: tensordot(a, b, axes),
     np.outer: lambda a, b, **kw: outer(_reshape(_ten(a), (-1,)), _reshape(_ten(b), (-1,))),
-    np.inner: lambda a, b: einsum("...i,...i", a, b) if np.ndim(_arr(a)) == 1 else matmul(
-        a, swapaxes(_ten(b), -1, -2)),
+    np.inner: lambda a, b: _np_inner(a, b),
+    np.vdot: lambda a, b: _sum(_reshape(_ten(a), (-1,)) * _reshape(_ten(b), (-1,))),
+    np.kron: kron,
     np.trace: lambda a, offset=0, axis1=0, axis2=1, **kw: _sum(_diagonal(_ten(a), offset,
                                                                          axis1, axis2), -1),
     np.diagonal: lambda a, offset=0, axis1=0, axis2=1: _diagonal(_ten(a), offset, axis1,
@@ -2003,6 +2037,8 @@ HANDLED = {
     np.tril: lambda m, k=0: _tri(_ten(m), k, np.tril),
     np.triu: lambda m, k=0: _tri(_ten(m), k, np.triu),
     np.clip: lambda a, a_min=None, a_max=None, **kw: clamp(a, a_min, a_max),
+    np.nan_to_num: lambda x, copy=True, nan=0.0, posinf=None, neginf=None: nan_to_num(
+        x, nan, posinf, neginf),
     np.flip: lambda m, axis=None: _flip(_ten(m), axis),
     np.linalg.solve: lambda a, b: _solve(_ten(a), _ten(b)),
     np.linalg.inv: lambda a: _inv(_ten(a)),
