@@ -7,6 +7,13 @@ respect to the arguments named by ``argnums``: numbers, ndarrays and nested
 tuples, lists and dicts of them. Results come back as floats and ndarrays, in
 the shapes JAX gives.
 
+Dtypes: f runs in float64 whatever the arguments' dtype. Derivatives with
+respect to a float32 or float16 argument come back in that dtype, and f's
+values and tangents in the arguments' common dtype when all are of lower
+precision than float64 (as JAX and PyTorch return them). Python numbers give
+floats; integer arguments are read as float64 and their derivatives are
+float64 (JAX refuses integer arguments; NumPy computes with them in float64).
+
 How: the arguments are flattened into one vector of n numbers; the planner
 (:mod:`dualgrad.planner`) picks a tier and a mode for the call, and one of four
 evaluators runs ``f`` on the objects of that tier and mode:
@@ -34,6 +41,7 @@ scalar-tier evaluation makes the outer transform start again on the array tier.
 import functools
 import itertools
 import math
+import numbers
 import threading
 
 import numpy as np
@@ -132,16 +140,25 @@ class _Inputs:
                                  f"positional argument(s) f was called with")
         self.fname, self.args = fname, args
         self.argnums = tuple(i % len(args) for i in argnums)
+        # An argument named twice (JAX allows it) is differentiated once, f seeing
+        # it once; its derivative is handed back at each place that named it.
+        self.repeats = None
+        if len(set(self.argnums)) < len(self.argnums):
+            unique = tuple(dict.fromkeys(self.argnums))
+            self.repeats = [unique.index(i) for i in self.argnums]
+            self.argnums = unique
         chosen = args[self.argnums[0]] if self.single else tuple(args[i] for i in self.argnums)
         leaves, self.tree = _pytree.flatten(chosen)
-        self.values, self.shapes, self.scalar = [], [], []
+        self.values, self.shapes, self.scalar, self.dtypes = [], [], [], []
         self.nested = on_device = False
         for leaf in leaves:
             if type(leaf) is float:          # the common leaf of a list of numbers, quickly
                 self.values.append(leaf)
                 self.shapes.append(())
                 self.scalar.append(True)
+                self.dtypes.append(None)
                 continue
+            self.dtypes.append(_result_dtype(leaf))
             value = _leaf_value(fname, leaf)
             on_device |= gpu.device_of(value).type == "cuda"
             self.nested |= not (isinstance(value, (np.ndarray, float))
@@ -158,6 +175,11 @@ class _Inputs:
         self.sizes = [math.prod(s) for s in self.shapes]
         self.offsets = list(itertools.accumulate([0] + self.sizes))
         self.n = self.offsets[-1]
+        # f's outputs come back in the dtype NumPy would have computed them in
+        # from arguments all of lower precision (float32 from float32 alone).
+        self.out_dtype = None
+        if leaves and all(d is not None for d in self.dtypes):
+            self.out_dtype = np.result_type(*self.dtypes)
 
     def key(self):
         """What a plan depends on: the structure and shapes of the arguments."""
@@ -204,8 +226,18 @@ class _Inputs:
                 for o, s, sh in zip(self.offsets, self.sizes, self.shapes)]
 
     def tree_of(self, per_leaf):
-        """Results per leaf in the arguments' structure (a tuple per argnum)."""
-        return _pytree.unflatten(self.tree, per_leaf)
+        """Results per leaf in the arguments' structure (a tuple per argnum), each
+        in its leaf's floating dtype."""
+        tree = _pytree.unflatten(self.tree, [_cast(r, d) for r, d in zip(per_leaf, self.dtypes)])
+        if self.repeats is None:
+            return tree
+        seen = set()
+        out = []
+        for j in self.repeats:
+            # A repeated place gets its own arrays, as if computed apart.
+            out.append(_copied(tree[j]) if j in seen else tree[j])
+            seen.add(j)
+        return tuple(out)
 
     def results(self, flat):
         """A plain vector (n,) as the caller gets it: floats for numbers, arrays
@@ -213,6 +245,35 @@ class _Inputs:
         if all(self.scalar):
             return self.tree_of(flat.tolist())
         return self.tree_of([_result(b, s) for b, s in zip(self.split(flat), self.scalar)])
+
+
+def _result_dtype(leaf):
+    """The dtype derivatives with respect to ``leaf`` come back in: its own
+    floating dtype below float64 (float16, float32, as in JAX and PyTorch);
+    None (float64, and floats for numbers) for float64, integers and Python
+    numbers. Computation runs in float64 whatever the dtype."""
+    if isinstance(leaf, (DualArray, TensorBase, Dual, Var)):
+        return None
+    dtype = getattr(leaf, "dtype", None)
+    if isinstance(dtype, np.dtype) and dtype.kind == "f" and dtype != np.float64:
+        return dtype
+    return None
+
+
+def _cast(result, dtype):
+    """A plain result in ``dtype`` (see _result_dtype); others as they are."""
+    if dtype is None:
+        return result
+    if isinstance(result, np.ndarray) or gpu.is_device_array(result):
+        return result.astype(dtype, copy=False)
+    if type(result) is float:
+        return dtype.type(result)
+    return result
+
+
+def _copied(tree):
+    leaves, td = _pytree.flatten(tree)
+    return _pytree.unflatten(td, [np.copy(x) if isinstance(x, np.ndarray) else x for x in leaves])
 
 
 def _leaf_value(fname, leaf):
@@ -248,7 +309,10 @@ class _Outputs:
     def __init__(self, fname, out):
         leaves, self.tree = _pytree.flatten(out)
         if not leaves:
-            raise TypeError(f"{fname}: f returned no numbers to differentiate ({out!r})")
+            raise TypeError(f"{fname}: f returned no numbers to differentiate ({out!r}); "
+                            f"did it forget to return its result?")
+        for leaf in leaves:
+            _check_output(fname, leaf)
         self.leaves = leaves
         self.scalar = [np.ndim(o) == 0 and not isinstance(o, (np.ndarray, DualArray, TensorBase))
                        for o in leaves]
@@ -260,6 +324,32 @@ class _Outputs:
 
     def tree_of(self, per_leaf):
         return _pytree.unflatten(self.tree, per_leaf)
+
+
+def _check_output(fname, leaf):
+    """Refuse an output leaf that is not real numbers: read as a constant, it
+    would give a silent zero derivative."""
+    if isinstance(leaf, (Dual, Var)):
+        return
+    if isinstance(leaf, (np.ndarray, DualArray, TensorBase)) or gpu.is_device_array(leaf):
+        kind = np.dtype(leaf.dtype).kind
+    elif isinstance(leaf, numbers.Real):
+        return
+    elif isinstance(leaf, numbers.Complex):
+        kind = "c"
+    else:
+        what = {"generator": "a generator (make it a list or an array)",
+                "set": "a set (unordered: return a list, a tuple or an array)"}.get(
+                    type(leaf).__name__, type(leaf).__name__)
+        raise TypeError(f"{fname}: f must return real numbers, arrays, or tuples, lists and "
+                        f"dicts of them; it returned {what}")
+    if kind == "c":
+        raise TypeError(f"{fname} requires real-valued outputs; f returned complex values "
+                        f"(complex differentiation is not supported: return the real and "
+                        f"imaginary parts as two outputs)")
+    if kind not in "biufO":
+        raise TypeError(f"{fname}: f must return real numbers; it returned an array of "
+                        f"{leaf.dtype}")
 
 
 def _scalar_output(fname, outs):
@@ -672,15 +762,18 @@ def grad(f, argnums=0):
     Parameters
     ----------
     f : callable
-        Returns one number (a float, a 0-d or one-element array).
+        Returns one real number (a float, a 0-d or one-element array); other
+        results (complex numbers, None, generators, ...) raise TypeError.
     argnums : int or tuple of int
-        Which positional argument(s) to differentiate with respect to.
+        Which positional argument(s) to differentiate with respect to; one
+        named twice gets its gradient at both places (as in JAX).
 
     Returns
     -------
     callable
         ``grad_f(*args)``: the gradient, with the structure and shapes of the
-        argument(s) (floats for numbers).
+        argument(s) (floats for numbers), in each argument's floating dtype
+        (float32 for float32; float64 for integers and Python numbers).
 
     Examples
     --------
@@ -721,7 +814,7 @@ def _value_and_grad(fname, f, args, argnums):
             value = rec.values()[0]
         return value, inp.tree_of(per_leaf)
     value, g = _run(fname, f, inp, "grad", "auto", body)
-    return _result(value, True), g
+    return _cast(_result(value, True), inp.out_dtype), g
 
 
 def jvp(f, primals, tangents):
@@ -753,8 +846,9 @@ def jvp(f, primals, tangents):
             outs, values, tans = _scalar_forward(inp, f, seeds)
         else:
             outs, values, tans = _array_forward(inp, f, blocks)
-        return (outs.tree_of([_result(v, s) for v, s in zip(values, outs.scalar)]),
-                outs.tree_of([_result(_reshape(t, sh), s)
+        return (outs.tree_of([_cast(_result(v, s), inp.out_dtype)
+                              for v, s in zip(values, outs.scalar)]),
+                outs.tree_of([_cast(_result(_reshape(t, sh), s), inp.out_dtype)
                               for t, sh, s in zip(tans, outs.shapes, outs.scalar)]))
     return _run("jvp", f, inp, "jvp", "forward", body)
 
@@ -790,7 +884,8 @@ def vjp(f, *primals):
                 flat = np.concatenate([c.reshape(-1) for c in w]) if w else np.zeros(0)
                 return inp.results(rec.vjp(flat))
             return inp.tree_of([_result(g, s) for g, s in zip(rec.vjp(w), inp.scalar)])
-        return outs.tree_of([_result(v, s) for v, s in zip(values, outs.scalar)]), vjp_fn
+        return outs.tree_of([_cast(_result(v, s), inp.out_dtype)
+                             for v, s in zip(values, outs.scalar)]), vjp_fn
     return _run("vjp", f, inp, "vjp", "reverse", body)
 
 
