@@ -1089,13 +1089,23 @@ def einsum(subscripts, *operands):
     """Einstein summation over tensors (and arrays), differentiable in each operand."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
+    ins, out = _parse_einsum(subscripts, [np.shape(_arr(o)) for o in operands])
+    # A letter repeated within an operand takes its diagonal: that is taken
+    # first (a recorded op), leaving an einsum whose operands repeat no letter.
+    operands = list(operands)
+    for i, t in enumerate(ins):
+        while len(set(t)) != len(t):
+            c = next(c for c in t if t.count(c) > 1)
+            p = t.index(c)
+            q = t.index(c, p + 1)
+            shape = np.shape(_arr(operands[i]))
+            if shape[p] != shape[q]:
+                raise ValueError(f"einsum: dimensions in operand {i} for collapsing index "
+                                 f"{c!r} don't match ({shape[p]} != {shape[q]})")
+            operands[i] = _diagonal(_ten(operands[i]), 0, p, q)
+            t = t[:p] + t[p + 1:q] + t[q + 1:] + c
+        ins[i] = t
     arrays = [_arr(o) for o in operands]
-    ins, out = _parse_einsum(subscripts, [a.shape for a in arrays])
-    for t in ins:
-        if len(set(t)) != len(t):
-            raise NotImplementedError(
-                f"einsum: the repeated index in {t!r} (a diagonal) has no backward rule; use "
-                f"dualgrad.diagonal or dualgrad.trace")
     value = np.einsum(",".join(ins) + "->" + out, *arrays, optimize=len(arrays) > 2)
     return record(value, tuple(operands), "EinsumBackward", _einsum_bwd,
                   (ins, out, [a.shape for a in arrays], *operands))

@@ -41,18 +41,23 @@ CASES = [
     ("inner", np.inner, (2, 3), (5, 4, 3)),
     ("outer", np.outer, (3,), (4,)),
     ("outer", np.outer, (2, 3), (2, 2)),
+    ("outer", np.outer, (), (3,)),
     ("vdot", np.vdot, (3,), (3,)),
     ("vdot", np.vdot, (2, 3), (3, 2)),
     ("kron", np.kron, (2,), (3,)),
     ("kron", np.kron, (2, 2), (3, 1)),
     ("kron", np.kron, (2,), (3, 2)),
     ("kron", np.kron, (2, 1, 2), (2, 3)),
+    ("kron", np.kron, (), (2, 3)),
     ("einsum", lambda a, b: np.einsum("ij,jk->ik", a, b), (2, 3), (3, 4)),
     ("einsum", lambda a, b: np.einsum("...ij,...jk", a, b), (5, 2, 3), (3, 4)),
     ("einsum", lambda a, b: np.einsum("i,i", a, b), (3,), (3,)),
     ("einsum", lambda a, b: np.einsum("bij,bjk->bki", a, b), (2, 2, 3), (2, 3, 4)),
     ("einsum", lambda a, b: np.einsum("ij,kl->iljk", a, b), (2, 3), (2, 2)),
     ("einsum", lambda a, b: np.einsum("ij,j->", a, b), (2, 3), (3,)),
+    ("einsum", lambda a, b: np.einsum("ii,j->ij", a, b), (3, 3), (2,)),
+    ("einsum", lambda a, b: np.einsum("iji,j", a, b), (2, 3, 2), (3,)),
+    ("einsum", lambda a, b: np.einsum("...ii,...i->...", a, b), (4, 2, 2), (2,)),
 ]
 IDS = [f"{name}-{sa}-{sb}" for name, _, sa, sb in CASES]
 
@@ -131,3 +136,16 @@ def test_jacobian_every_tier_and_mode(name, fn, sa, sb, tier, mode, forced_plan)
     np.testing.assert_allclose(np.reshape(jb, (-1, b.size)), want[:, a.size:], rtol=1e-10,
                                atol=1e-12)
     assert np.shape(ja) == out_shape + sa and np.shape(jb) == out_shape + sb
+
+
+@pytest.mark.parametrize("tier", ["scalar", "array"])
+@pytest.mark.parametrize("name, fn, sa, sb", CASES[::3], ids=IDS[::3])
+def test_hessian_through_products(name, fn, sa, sb, tier, forced_plan):
+    """Second order (forward over reverse on the array tier): the Hessian in a
+    of sum(fn(a, b) ** 2) is 2 J^T J, J the Jacobian in a of the linear fn."""
+    a, b = _operands(sa, sb)
+    forced_plan.update(tier=tier, mode="forward")
+    jac = _numeric_jacobian(fn, a, b)[:, :a.size]
+    h = dg.hessian(lambda a: np.sum(fn(a, b) ** 2))(a)
+    np.testing.assert_allclose(np.reshape(h, (a.size, a.size)), 2 * jac.T @ jac, rtol=1e-10,
+                               atol=1e-12)
