@@ -115,3 +115,23 @@ def test_grad_of_nan_to_num_and_std():
         dg.grad(lambda x: np.sum(np.nan_to_num(x + C)))(np.ones(4)), [0.0, 0, 0, 1])
     np.testing.assert_array_equal(
         dg.grad(lambda x: np.sum(np.std(x, axis=0)))(np.ones((1, 3))), np.zeros((1, 3)))
+
+
+@pytest.mark.parametrize("tier", ["scalar", "array"])
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_var_and_std_on_every_tier_away_from_zero_variance(tier, mode, forced_plan):
+    # numpy.var of an object array multiplies by the elements' conjugate:
+    # Duals and Vars are real, their conjugate is themselves.
+    forced_plan.update(tier=tier, mode=mode)
+    x = np.array([1.0, 2.0, 4.0])
+    n, dev = x.size, x - x.mean()
+    seen = []
+
+    def traced(fn):
+        return lambda x: seen.append(x.dtype) or fn(x)
+    np.testing.assert_allclose(dg.jacobian(traced(np.var), mode=mode)(x), 2 * dev / n,
+                               rtol=1e-14)
+    np.testing.assert_allclose(dg.jacobian(traced(np.std), mode=mode)(x), dev / (n * x.std()),
+                               rtol=1e-14)
+    # the last evaluation ran on the tier asked for (object arrays: the scalar tier)
+    assert (seen[-1] == object) == (tier == "scalar")
