@@ -343,6 +343,12 @@ def _check_output(fname, leaf):
                     type(leaf).__name__, type(leaf).__name__)
         raise TypeError(f"{fname}: f must return real numbers, arrays, or tuples, lists and "
                         f"dicts of them; it returned {what}")
+    if kind == "O" and isinstance(leaf, np.ndarray):
+        for item in leaf.flat:           # the scalar tier's Duals or Vars, or numbers
+            if item is None:
+                raise TypeError(f"{fname}: f returned an array holding None; it must hold "
+                                f"real numbers")
+            _check_output(fname, item)
     if kind == "c":
         raise TypeError(f"{fname} requires real-valued outputs; f returned complex values "
                         f"(complex differentiation is not supported: return the real and "

@@ -68,6 +68,8 @@ BAD = {
     "None": (lambda x: None, "None"),
     "string": (lambda x: "1.0", "str"),
     "nested": (lambda x: (x, {"a": object()}), "object"),
+    "array of None": (lambda x: np.array([None, 1.0], dtype=object), "None"),
+    "object array of complex": (lambda x: np.array([1j], dtype=object), "real-valued"),
 }
 
 
