@@ -306,13 +306,15 @@ def _leaf_value(fname, leaf):
 class _Outputs:
     """What f returned, flattened: per leaf its value and shape."""
 
-    def __init__(self, fname, out):
+    def __init__(self, fname, out, scalar_tier=False):
         leaves, self.tree = _pytree.flatten(out)
         if not leaves:
             raise TypeError(f"{fname}: f returned no numbers to differentiate ({out!r}); "
                             f"did it forget to return its result?")
         for leaf in leaves:
-            _check_output(fname, leaf)
+            # The scalar tier reads the elements of object arrays one by one in
+            # C, refusing what is not a number: no second look at each here.
+            _check_output(fname, leaf, elements=not scalar_tier)
         self.leaves = leaves
         self.scalar = [np.ndim(o) == 0 and not isinstance(o, (np.ndarray, DualArray, TensorBase))
                        for o in leaves]
@@ -326,9 +328,9 @@ class _Outputs:
         return _pytree.unflatten(self.tree, per_leaf)
 
 
-def _check_output(fname, leaf):
+def _check_output(fname, leaf, elements=True):
     """Refuse an output leaf that is not real numbers: read as a constant, it
-    would give a silent zero derivative."""
+    would give a silent zero derivative. ``elements``: look into object arrays."""
     if isinstance(leaf, (Dual, Var)):
         return
     if isinstance(leaf, (np.ndarray, DualArray, TensorBase)) or gpu.is_device_array(leaf):
@@ -343,8 +345,8 @@ def _check_output(fname, leaf):
                     type(leaf).__name__, type(leaf).__name__)
         raise TypeError(f"{fname}: f must return real numbers, arrays, or tuples, lists and "
                         f"dicts of them; it returned {what}")
-    if kind == "O" and isinstance(leaf, np.ndarray):
-        for item in leaf.flat:           # the scalar tier's Duals or Vars, or numbers
+    if kind == "O" and elements and isinstance(leaf, np.ndarray):
+        for item in leaf.flat:
             if item is None:
                 raise TypeError(f"{fname}: f returned an array holding None; it must hold "
                                 f"real numbers")
@@ -404,7 +406,7 @@ def _scalar_forward(inp, f, seeds):
               for o, s, sh, sc in zip(inp.offsets, inp.sizes, inp.shapes, inp.scalar)]
     with _running("scalar", "forward"):
         out = inp.call(f, leaves)
-    outs = _Outputs(inp.fname, out)
+    outs = _Outputs(inp.fname, out, scalar_tier=True)
     k = seeds.shape[0]
     values, tangents = [], []
     for o, shape in zip(outs.leaves, outs.shapes):
@@ -440,7 +442,7 @@ class _ScalarRecording:
                       for o, s, sh, sc in zip(inp.offsets, inp.sizes, inp.shapes, inp.scalar)]
             with _running("scalar", "reverse"):
                 out = inp.call(f, leaves)
-        self.outs = _Outputs(inp.fname, out)
+        self.outs = _Outputs(inp.fname, out, scalar_tier=True)
         self.ys = [item for o in self.outs.leaves
                    for item in (o.reshape(-1) if isinstance(o, np.ndarray) else [o])]
         self.values = [np.array([y.value if type(y) is Var else _number(inp.fname, y)
