@@ -153,3 +153,15 @@ def test_hessian_through_products(name, fn, sa, sb, tier, forced_plan):
     h = dg.hessian(lambda a: np.sum(np.atleast_1d(fn(a, b)) ** 2))(a)
     np.testing.assert_allclose(np.reshape(h, (a.size, a.size)), 2 * jac.T @ jac, rtol=1e-10,
                                atol=1e-12)
+
+
+@pytest.mark.parametrize("name, fn, sa, sb", CASES, ids=IDS)
+def test_tensor_reverse_over_reverse(name, fn, sa, sb):
+    """create_graph: the backward rules are recorded, so the gradient of the
+    gradient is the first row of the Hessian 2 J^T J."""
+    a, b = _operands(sa, sb)
+    jac = _numeric_jacobian(fn, a, b)[:, :a.size]
+    ta = dg.tensor(a, requires_grad=True)
+    (g,) = dg.autograd.grad((fn(ta, b) ** 2).sum(), ta, create_graph=True)
+    (h0,) = dg.autograd.grad(g.reshape(-1)[0], ta)
+    np.testing.assert_allclose(h0.numpy().ravel(), (2 * jac.T @ jac)[0], rtol=1e-10, atol=1e-12)
