@@ -709,6 +709,15 @@ def test_constructor_holds_its_own_views_of_the_caller_arrays():
     assert s.tangent.shape == (1, n) and s.value[0] == np.sin(1.0)
     t[0, 0] = 2.0                 # still the same memory: no copy was made
     assert d.tangent[0, 0] == 2.0
+    # d's own arrays, reshaped through its attributes: the fused loops check
+    # the sizes they read and leave such a DualArray to the general path
+    d.tangent.shape = (n, 1)
+    sin, mul = (next(r.opcode for r in RULES if r.name == name) for name in ("sin", "multiply"))
+    assert not uses_fast_path(sin, (d,))
+    assert not uses_fast_path(mul, (d, d)) and not uses_fast_path(mul, (d, 2.0))
+    small = DualArray(np.ones(300), np.ones((1, 300)))
+    small.tangent.shape = (300, 1)
+    np.sin(small), small * small, small + 1.0   # (NumPy broadcasts; nothing reads past the end)
 
 
 def test_tensor_holds_its_own_view_of_a_shared_array():
