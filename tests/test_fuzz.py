@@ -2,7 +2,8 @@
 
 Hypothesis draws short programs (random shapes and dtypes; unary and binary
 functions; basic, negative, boolean, fancy and out-of-range indices; index
-assignment and in-place changes through views; reshapes, reductions,
+assignment and in-place changes through views; reshapes, also of the arrays
+a value hands out (``d.tangent.shape = ...``); reductions,
 products, backward passes and replays) and runs them on ``Dual`` (object
 arrays of Duals), ``DualArray``, ``Tensor`` and the scalar tape (``Tape`` and
 ``dg.record``). Any operation may raise an ordinary Python exception (a clear
@@ -77,6 +78,8 @@ op = st.one_of(
     st.tuples(st.just("broadcast"), dims),
     st.tuples(st.just("inplace"), st.sampled_from(INPLACE), index, operand),
     st.just(("backward",)),
+    st.tuples(st.just("reshape_held"), st.sampled_from(["value", "tangent"]),
+              st.sampled_from(["reverse", "flat", "column", "lead"])),
 )
 program = st.fixed_dictionaries({
     "tier": st.sampled_from(TIERS), "shape": dims, "dtype": st.sampled_from(DTYPES),
@@ -190,7 +193,16 @@ class _Tier:
             return np.broadcast_to(v, tuple(o[1]))
         if kind == "inplace":
             return self.inplace(v, o)
+        if kind == "reshape_held":   # the arrays a value hands out, reshaped in place
+            held = self.held(v, o[1])
+            if isinstance(held, np.ndarray):
+                held.shape = {"reverse": held.shape[::-1], "flat": (-1,), "column": (-1, 1),
+                              "lead": (1,) + held.shape}[o[2]]
+            return v
         return self.finish(v)
+
+    def held(self, v, which):
+        return v
 
     def inplace(self, v, o):
         v[_index(o[2], self.rng)] = self.operand(o[3], v)
@@ -226,6 +238,9 @@ class _DualArrays(_Tier):
     def start(self, a):
         return self.dg.DualArray(a, np.ones((2,) + np.shape(a)))
 
+    def held(self, v, which):
+        return getattr(v, which, None)
+
     def finish(self, v):
         return v.tangent if hasattr(v, "tangent") else v
 
@@ -246,6 +261,9 @@ class _Tensors(_Tier):
 
     def astype(self, v, dtype):
         return v.to(getattr(self.dg, dtype))
+
+    def held(self, v, which):
+        return v.numpy() if which == "value" else getattr(v.grad, "_a", None)
 
     def inplace(self, v, o):
         target = v[_index(o[2], self.rng)]
