@@ -16,6 +16,7 @@ x86-64 machine (chains of tanh, multiply and add); only their ratios matter.
 Plans are cached per function, transform and argument shapes.
 """
 
+import collections
 import contextlib
 import math
 import threading
@@ -249,14 +250,25 @@ def counting():
             b - a for a, b in zip(before, dualarray.operation_counts()))
 
 
-_cache = weakref.WeakKeyDictionary()     # f -> {(kind, mode, argument key): Plan}
+PLAN_CACHE_SIZE = 64
+"""Most plans kept per function: the least recently used goes first. A function
+called at ever new argument shapes would otherwise grow its table forever."""
+
+_cache = weakref.WeakKeyDictionary()     # f -> OrderedDict {(kind, mode, argument key): Plan}
 
 
 def _cached(f):
     try:
-        return _cache.setdefault(f, {})
+        return _cache.setdefault(f, collections.OrderedDict())
     except TypeError:                    # not weak-referenceable: no cache
-        return {}
+        return collections.OrderedDict()
+
+
+def _remember(table, key, plan):
+    table[key] = plan
+    table.move_to_end(key)
+    while len(table) > PLAN_CACHE_SIZE:
+        table.popitem(last=False)
 
 
 def plan_call(f, kind, inp, mode, probe):
@@ -268,7 +280,12 @@ def plan_call(f, kind, inp, mode, probe):
         stats = probe(inp, f)
         plan = choose(kind, inp.n, stats.m, stats, inp.nested, _mode_of(kind, mode),
                       inp.device if inp.on_gpu else None)
-        table[key] = plan
+        _remember(table, key, plan)
+    else:
+        try:
+            table.move_to_end(key)
+        except KeyError:                 # dropped meanwhile by another thread
+            pass
     return plan
 
 
@@ -284,5 +301,5 @@ def on_arrays(f, kind, inp, mode, plan, why):
     """The plan again without the scalar tier (``why`` says why), cached."""
     new = choose(kind, plan.n, plan.m, plan.stats, True, _mode_of(kind, mode))
     new.reasons[0] = why
-    _cached(f)[(kind, mode, inp.key())] = new
+    _remember(_cached(f), (kind, mode, inp.key()), new)
     return new

@@ -1,8 +1,10 @@
 """The planner (dualgrad/planner.py): its choices on grids of shapes, from
 probe counts alone, and ForwardDiff's chunk rule."""
 
+import numpy as np
 import pytest
 
+import dualgrad as dg
 from dualgrad.planner import Stats, choose, chunk_size, estimates
 
 
@@ -74,3 +76,26 @@ def test_plan_text_lists_every_estimate():
     assert text.count("<- chosen") == 1
     assert len(plan.estimates) == 2       # array code: the array tier only
     assert repr(plan).startswith("Plan(kind='jacobian'")
+
+
+def test_plan_cache_is_bounded_per_function_and_still_hits():
+    from dualgrad import planner
+
+    def f(x):
+        return np.sum(np.sin(x))
+
+    g = dg.grad(f)
+    for n in range(1, 3 * planner.PLAN_CACHE_SIZE):
+        g(np.ones(n))
+    assert len(planner._cache[f]) <= planner.PLAN_CACHE_SIZE
+    # a hit still hits: the most recent structure is served without a new probe
+    calls = []
+    real = planner.choose
+    try:
+        planner.choose = lambda *a, **k: calls.append(1) or real(*a, **k)
+        g(np.ones(n))
+        assert calls == []
+        g(np.ones(10 ** 4 + 1))          # a new structure is probed (the counter works)
+        assert calls == [1]
+    finally:
+        planner.choose = real

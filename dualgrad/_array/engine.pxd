@@ -3,6 +3,9 @@
 # rule its operation registered (ops.py, tensor.pyx.tp) and the engine only
 # routes gradients between nodes in reverse topological order.
 
+cdef class Pass
+
+
 cdef class Version:
     cdef long value                  # bumped by every in-place change; shared by views
 
@@ -16,7 +19,7 @@ cdef class TensorBase:
     cdef bint keep_grad              # retain_grad() was called on this non-leaf
     cdef Version ver                 # made on first need (save, view, in-place change)
     cdef TensorBase base             # the tensor whose memory this one views, or None
-    cdef public tuple _view_steps    # how this view is made from base: (kind, argument)s
+    cdef tuple view_chain            # how this view is made from base: (earlier chain or None, (kind, argument))
     cdef long view_ver               # the shared version when this view's place was set
     cdef int level                   # the functional transform it belongs to (0: none)
     cdef object __weakref__
@@ -55,10 +58,34 @@ cdef class Node:
     cdef bint tensor_args            # rule takes Tensors even without create_graph (Function)
     cdef str label                   # the operation's backward name, e.g. MulBackward
     cdef int level                   # the highest level of its inputs, given to its outputs
-    cdef long stamp                  # the backward pass that owns the three fields below
-    cdef int pending                 # its consumers that have not run yet in that pass
-    cdef object gbuf                 # the gradient arrived so far (a list if n_out > 1)
+    cdef Pass owner                  # the backward pass whose slot for it is noted below, or None
+    cdef Py_ssize_t slot             # its slot in that pass
     cdef object __weakref__
+
+
+cdef class Pass:
+    # One backward pass's state, kept in the pass (threads may run passes over one
+    # graph at once): per target (a Node or a leaf) a slot, numbered as met.
+    cdef dict slot_of                # target -> slot, for leaves and nodes another pass owns
+    cdef list targets                # slot -> target
+    cdef list gbufs                  # slot -> gradient so far (a list per output if n_out > 1)
+    cdef int *pending                # slot -> consumers not yet run
+    cdef Py_ssize_t *first_edge      # slot -> where its edges start in edge_slots
+    cdef Py_ssize_t n_slots, slot_capacity
+    cdef Py_ssize_t *edge_slots      # per edge of each node counted: the slot it leads to, or -1
+    cdef Py_ssize_t n_edges, edge_capacity
+    cdef bint fresh                  # the target last visited was met for the first time
+    cdef Py_ssize_t *work            # a stack of slots (to count, then to run) ...
+    cdef Py_ssize_t top              # ... and its height
+
+    cdef Py_ssize_t visit(self, object x) except -1
+    cdef Py_ssize_t add(self, object x) except -1
+    cdef slot(self, object x)
+    cdef release(self)
+    cdef int count(self, Py_ssize_t s) except -1
+    cdef deposit(self, Py_ssize_t s, int nr, object g)
+    cdef run(self, list roots, bint keep_graph, bint create, dict capture_keys,
+             dict captured, bint accumulate_grads)
 
 
 cdef class FastRule:

@@ -16,6 +16,8 @@ backward pass is itself recorded and can be differentiated again.
 import weakref
 from time import perf_counter_ns
 
+from cpython.dict cimport PyDict_SetDefault
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 
@@ -108,9 +110,20 @@ cdef refresh_view(TensorBase t):
     t.view_ver = t.ver.value  # first: making it again uses t's base, not t
     if dg_grad_off:
         return
-    now = TENSOR_NS.view_of(t.base, t._view_steps)
+    now = TENSOR_NS.view_of(t.base, view_steps(t))
     t.node = now.node
     t.nr = now.nr
+
+
+cdef tuple view_steps(TensorBase t):
+    """The steps that make view ``t`` from its base, first to last."""
+    cdef list steps = []
+    cdef tuple link = t.view_chain
+    while link is not None:
+        steps.append(link[1])
+        link = link[0]
+    steps.reverse()
+    return tuple(steps)
 
 
 cdef Version version_of(TensorBase t):
@@ -239,6 +252,11 @@ cdef class TensorBase:
     @property
     def _base(self):
         return self.base
+
+    @property
+    def _view_steps(self):
+        """How this view is made from ``_base``: a tuple of (kind, argument) steps."""
+        return view_steps(self)
 
     @property
     def _level(self):
@@ -504,10 +522,32 @@ def share_version(TensorBase view, TensorBase base, tuple step):
     view.view_ver = view.ver.value
     if base.base is None:
         view.base = base
-        view._view_steps = (step,)
+        view.view_chain = (None, step)
     else:
         view.base = base.base
-        view._view_steps = base._view_steps + (step,)
+        # A view of a view links to its base's chain (O(1) however long the chain,
+        # where copying the steps made ``y = y[:]`` repeated n times O(n^2)); a
+        # step that changes nothing (same memory, shape and strides) is left out,
+        # so such a chain also replays in one step.
+        view.view_chain = base.view_chain if same_layout(view._a, base._a) else (
+            base.view_chain, step)
+
+
+cdef bint same_layout(object a, object b):
+    """Whether ndarrays a and b are the same elements of the same memory."""
+    cdef cnp.ndarray x, y
+    cdef int i
+    if type(a) is not cnp.ndarray or type(b) is not cnp.ndarray:
+        return False
+    x, y = a, b
+    if (cnp.PyArray_DATA(x) != cnp.PyArray_DATA(y) or cnp.PyArray_NDIM(x) != cnp.PyArray_NDIM(y)
+            or cnp.PyArray_DESCR(x) is not cnp.PyArray_DESCR(y) and x.dtype != y.dtype):
+        return False
+    for i in range(cnp.PyArray_NDIM(x)):
+        if (cnp.PyArray_DIMS(x)[i] != cnp.PyArray_DIMS(y)[i]
+                or cnp.PyArray_STRIDES(x)[i] != cnp.PyArray_STRIDES(y)[i]):
+            return False
+    return True
 
 
 
@@ -762,14 +802,6 @@ cdef tuple run_rule(Node n, object gs, bint create):
     return res
 
 
-# Each backward pass keeps its per-node state (consumers pending, gradient so
-# far) in the nodes themselves, stamped with the pass's number: no dict lookups
-# on the hot path. A pass started inside another (a Function's backward calling
-# autograd.grad) borrows the nodes they share and restores them when done.
-cdef long last_pass = 0
-cdef list active_passes = []
-
-
 def run_backward(tuple outputs, tuple grads, bint keep_graph, bint create_graph,
                  tuple inputs=None, bint allow_unused=False, bint accumulate_grads=True):
     """The backward pass from ``outputs`` with output gradients ``grads``.
@@ -778,13 +810,11 @@ def run_backward(tuple outputs, tuple grads, bint keep_graph, bint create_graph,
     leaves (all of them, or only ``inputs``); without it (``autograd.grad``)
     the gradients of ``inputs`` are returned and no ``.grad`` changes.
     """
-    global last_pass
     cdef Py_ssize_t i
     cdef TensorBase t
     cdef list roots = []
     cdef dict captured = None    # autograd.grad: key -> gradient
     cdef dict capture_keys = None
-    cdef Pass p
 
     if len(grads) != len(outputs):
         raise RuntimeError(f"got {len(grads)} gradients for {len(outputs)} outputs")
@@ -812,13 +842,10 @@ def run_backward(tuple outputs, tuple grads, bint keep_graph, bint create_graph,
             capture_keys.setdefault(t if t.node is None else (t.node, t.nr), []).append(i)
         captured = {}
 
-    last_pass += 1
-    p = Pass(last_pass)
-    active_passes.append(p.id)
+    p = Pass()
     try:
         p.run(roots, keep_graph, create_graph, capture_keys, captured, accumulate_grads)
     finally:
-        active_passes.remove(p.id)
         p.release()
 
     if accumulate_grads:
@@ -843,98 +870,155 @@ def run_backward(tuple outputs, tuple grads, bint keep_graph, bint create_graph,
 
 
 cdef class Pass:
-    """The state of one backward pass."""
+    """The state of one backward pass: for each target (a Node or a leaf) met,
+    its consumers that have not run yet and the gradient arrived so far. It
+    lives in the pass, never in the graph, so that passes over one graph in
+    several threads at once, or a pass started inside another's rule (a
+    Function's backward calling autograd.grad), cannot see each other's counts.
 
-    cdef long id
-    cdef list nodes              # the nodes it stamped
-    cdef list borrowed           # (node, stamp, pending, gbuf) of nodes an outer pass owns
-    cdef dict leaf_pending       # leaf -> consumers not yet run
-    cdef dict leaf_grads         # leaf -> gradient so far
+    Targets are numbered (slots) as the pass meets them; the counting walk also
+    notes the slot of each node's edges, so that running the rules needs no
+    lookups."""
 
-    def __cinit__(self, long id):
-        self.id = id
-        self.nodes = []
-        self.leaf_pending = {}
-        self.leaf_grads = {}
+    def __cinit__(self):
+        self.slot_of = {}
+        self.targets = []
+        self.gbufs = []
 
-    cdef bint visit(self, object x) except -1:
-        """Count one more consumer of ``x``; True the first time ``x`` is seen."""
+    def __dealloc__(self):
+        PyMem_Free(self.pending)
+        PyMem_Free(self.first_edge)
+        PyMem_Free(self.edge_slots)
+        PyMem_Free(self.work)
+
+    cdef Py_ssize_t visit(self, object x) except -1:
+        """Count one more consumer of ``x``; its slot. ``fresh``: met the first time."""
+        cdef Py_ssize_t s = self.n_slots, slot
         cdef Node n
         if type(x) is Node:
             n = x
-            if n.stamp == self.id:
-                n.pending += 1
-                return False
-            if n.stamp in active_passes:
-                if self.borrowed is None:
-                    self.borrowed = []
-                self.borrowed.append((n, n.stamp, n.pending, n.gbuf))
-            n.stamp = self.id
-            n.pending = 1
-            n.gbuf = None
-            self.nodes.append(n)
-            return True
-        if x in self.leaf_pending:
-            self.leaf_pending[x] += 1
-            return False
-        self.leaf_pending[x] = 1
-        return True
+            if n.owner is self:
+                self.fresh = False
+                self.pending[n.slot] += 1
+                return n.slot
+            if n.owner is None:
+                # The node's slot in this pass, noted in the node: a dict of
+                # every node costs a cache miss each (+50% on a long chain).
+                n.owner = self
+                n.slot = s
+                return self.add(x)
+        # Leaves, and nodes whose slot another pass notes (one in another
+        # thread, or the pass whose rule started this one)
+        slot = <object>PyDict_SetDefault(self.slot_of, x, s)
+        if slot != s:
+            self.fresh = False
+            self.pending[slot] += 1
+            return slot
+        return self.add(x)
 
-    cdef int done(self, object x) except -1:
-        """One consumer of ``x`` has run; returns how many are left."""
-        cdef Node n
-        if type(x) is Node:
-            n = x
-            n.pending -= 1
-            return n.pending
-        left = self.leaf_pending[x] - 1
-        self.leaf_pending[x] = left
-        return left
+    cdef Py_ssize_t add(self, object x) except -1:
+        """A slot for target ``x``, met for the first time."""
+        cdef Py_ssize_t s = self.n_slots
+        if s == self.slot_capacity:
+            self.slot_capacity = 2 * s + 64
+            self.pending = <int *>grown(self.pending, self.slot_capacity * sizeof(int))
+            self.first_edge = <Py_ssize_t *>grown(self.first_edge,
+                                                  self.slot_capacity * sizeof(Py_ssize_t))
+            self.work = <Py_ssize_t *>grown(self.work, self.slot_capacity * sizeof(Py_ssize_t))
+        self.n_slots = s + 1
+        self.targets.append(x)
+        self.gbufs.append(None)
+        self.pending[s] = 1
+        self.fresh = True
+        return s
 
-    cdef deposit(self, object x, int nr, object g):
-        """Add gradient ``g`` for output ``nr`` of ``x`` to what has arrived."""
-        cdef Node n
-        if type(x) is Node:
-            n = x
-            if n.n_out > 1:
-                if n.gbuf is None:
-                    n.gbuf = [None] * n.n_out
-                n.gbuf[nr] = add_grads(n.gbuf[nr], g)
-            else:
-                n.gbuf = add_grads(n.gbuf, g)
+    cdef slot(self, object x):
+        """The slot of target ``x``, met before."""
+        if type(x) is Node and (<Node>x).owner is self:
+            return (<Node>x).slot
+        return self.slot_of[x]
+
+    cdef release(self):
+        """Give the nodes back: their slots mean nothing after this pass."""
+        for x in self.targets:
+            if type(x) is Node and (<Node>x).owner is self:
+                (<Node>x).owner = None
+
+    cdef int count(self, Py_ssize_t s) except -1:
+        """Visit the edges of the node in slot ``s``, noting their slots; push the
+        targets met for the first time on ``work``."""
+        cdef Node n = self.targets[s]
+        cdef Py_ssize_t i, cs, k = len(n.edges)
+        if self.n_edges + k > self.edge_capacity:
+            self.edge_capacity = 2 * (self.n_edges + k) + 64
+            self.edge_slots = <Py_ssize_t *>grown(self.edge_slots,
+                                                  self.edge_capacity * sizeof(Py_ssize_t))
+        self.first_edge[s] = self.n_edges
+        for i in range(k):
+            c = n.edges[i]
+            if c is None:
+                self.edge_slots[self.n_edges + i] = -1
+                continue
+            cs = self.visit(c)
+            if self.fresh:
+                self.work[self.top] = cs   # (each slot is pushed once: top < n_slots)
+                self.top += 1
+            self.edge_slots[self.n_edges + i] = cs
+        self.n_edges += k
+        return 0
+
+    cdef deposit(self, Py_ssize_t s, int nr, object g):
+        """Add gradient ``g`` for output ``nr`` of the target in slot ``s``."""
+        cdef list buf
+        x = self.targets[s]
+        if type(x) is Node and (<Node>x).n_out > 1:
+            buf = self.gbufs[s]
+            if buf is None:
+                buf = [None] * (<Node>x).n_out
+                self.gbufs[s] = buf
+            buf[nr] = add_grads(buf[nr], g)
         else:
-            self.leaf_grads[x] = add_grads(self.leaf_grads.get(x), g)
+            self.gbufs[s] = add_grads(self.gbufs[s], g)
 
     cdef run(self, list roots, bint keep_graph, bint create, dict capture_keys,
              dict captured, bint accumulate_grads):
-        cdef list stack = [], ready = []
         cdef dict needed = None
         cdef Node n
         cdef TensorBase t
-        cdef Py_ssize_t i
+        cdef Py_ssize_t i, s, cs
         # Count each target's consumers (edges from nodes of the graph); the
         # roots count one each, settled when their gradients are deposited.
+        # ``work`` is first the stack of this walk, then that of the targets
+        # ready to run (all their consumers have run).
+        self.top = 0
         for x, nr, g in roots:
-            if self.visit(x):
-                stack.append(x)
-        while stack:
-            x = stack.pop()
-            if type(x) is Node:
-                for c in (<Node>x).edges:
-                    if c is not None and self.visit(c):
-                        stack.append(c)
+            s = self.visit(x)
+            if self.fresh:
+                self.work[self.top] = s
+                self.top += 1
+        while self.top:
+            self.top -= 1
+            s = self.work[self.top]
+            if type(self.targets[s]) is Node:
+                self.count(s)
         if capture_keys is not None:
-            needed = find_needed(self.nodes, self.leaf_pending, capture_keys)
+            needed = find_needed(self.targets, capture_keys)
         for x, nr, g in roots:
-            self.deposit(x, nr, g)
-            if self.done(x) == 0:
-                ready.append(x)
+            s = self.slot(x)
+            self.deposit(s, nr, g)
+            self.pending[s] -= 1
+            if self.pending[s] == 0:
+                self.work[self.top] = s
+                self.top += 1
 
-        while ready:
-            x = ready.pop()
+        while self.top:
+            self.top -= 1
+            s = self.work[self.top]
+            x = self.targets[s]
+            gs = self.gbufs[s]
+            self.gbufs[s] = None
             if type(x) is not Node:
                 t = x
-                gs = self.leaf_grads.pop(t, None)
                 if gs is None:
                     continue
                 if capture_keys is not None:
@@ -947,8 +1031,6 @@ cdef class Pass:
                     accumulate(t, gs, create)
                 continue
             n = x
-            gs = n.gbuf
-            n.gbuf = None
             if gs is not None and type(gs) is list:
                 gs = materialize(n, gs, create)
             if gs is not None:
@@ -965,24 +1047,23 @@ cdef class Pass:
                     n.saved = ()
                     n.freed = True
             for i in range(len(n.edges)):
-                c = n.edges[i]
-                if c is None:
+                cs = self.edge_slots[self.first_edge[s] + i]
+                if cs < 0:
                     continue
                 if run and res[i] is not None:
-                    self.deposit(c, edge_nr(n, i), conform(res[i], c, edge_nr(n, i), create,
-                                                          n.label, i))
-                if self.done(c) == 0 and (needed is None or needed[c]):
-                    ready.append(c)
+                    self.deposit(cs, edge_nr(n, i), conform(res[i], self.targets[cs],
+                                                            edge_nr(n, i), create, n.label, i))
+                self.pending[cs] -= 1
+                if self.pending[cs] == 0 and (needed is None or needed[self.targets[cs]]):
+                    self.work[self.top] = cs
+                    self.top += 1
 
-    cdef release(self):
-        """Drop gradients left in nodes (of parts not run) and give back borrowed nodes."""
-        cdef Node n
-        for n in self.nodes:
-            if n.stamp == self.id:
-                n.gbuf = None
-        if self.borrowed is not None:
-            for n, stamp, pending, gbuf in reversed(self.borrowed):
-                n.stamp, n.pending, n.gbuf = stamp, pending, gbuf
+
+cdef void *grown(void *p, size_t size) except NULL:
+    cdef void *q = PyMem_Realloc(p, size)
+    if q == NULL:
+        raise MemoryError()
+    return q
 
 
 cdef bint on_device(object a):
@@ -1020,16 +1101,17 @@ cdef keep_retained(Node n, object gs, bint create):
             accumulate(t, gs[k] if type(gs) is list else gs, create)
 
 
-cdef dict find_needed(list nodes, dict leaves, dict capture_keys):
+cdef dict find_needed(list targets, dict capture_keys):
     """For autograd.grad: which targets lie on a path to a requested input, found
     by an iterative post-order walk (no recursion)."""
     cdef dict needed = {}
     cdef list stack
     cdef Node n
     cdef Py_ssize_t i
-    for leaf in leaves:
-        needed[leaf] = leaf in capture_keys
-    for root in nodes:
+    for x in targets:
+        if type(x) is not Node:
+            needed[x] = x in capture_keys
+    for root in targets:
         if root in needed:
             continue
         stack = [[root, 0]]

@@ -104,6 +104,12 @@ def _leaf(a, requires_grad):
 engine_wrap = engine.tensor_of
 
 
+def _sharing(a):
+    """A tensor over the caller's array ``a``, sharing its memory. It holds a view
+    of its own: the caller may still change the shape of ``a`` in place."""
+    return engine_wrap(a.view() if isinstance(a, np.ndarray) else a)
+
+
 def tensor(data, dtype=None, requires_grad=False, device=None):
     """A new leaf tensor holding a copy of ``data`` (a number, nested sequences or
     an array, NumPy's or CuPy's). Python floats become the default dtype
@@ -122,7 +128,7 @@ def as_tensor(data, dtype=None, device=None):
     device = _check_device(device)
     if isinstance(data, TensorBase) and (dtype is None or data._a.dtype == _dtype(dtype)):
         return data if device is None else to(data, device)
-    return engine_wrap(_on(_values(data, dtype), device))
+    return _sharing(_on(_values(data, dtype), device))
 
 
 def as_input(value, level):
@@ -133,7 +139,7 @@ def as_input(value, level):
     if isinstance(value, TensorBase):
         t = value.view_as(value) if value.requires_grad else value.detach().requires_grad_()
     else:
-        t = engine_wrap(value).requires_grad_()
+        t = _sharing(value).requires_grad_()
     t._level = level
     return t
 
@@ -142,7 +148,7 @@ def from_numpy(array):
     """A tensor sharing ``array``'s memory (and dtype)."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy expects an ndarray, not {type(array).__name__}")
-    return engine_wrap(array)
+    return _sharing(array)
 
 
 def _check_device(device):

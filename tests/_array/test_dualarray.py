@@ -694,3 +694,40 @@ def test_k_directions_equal_k_single_passes(a, ta, tb):
                                rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(both.tangent[1], f(DualArray(a, tb[None])).tangent[0],
                                rtol=1e-13, atol=1e-13)
+
+
+def test_constructor_holds_its_own_views_of_the_caller_arrays():
+    # The caller keeps the arrays it gave and may reshape them in place; the
+    # fused loops read lengths from the DualArray's shapes (once: a segfault).
+    n = 2_000_000
+    v, t = np.ones(n), np.ones((1, n))
+    d = DualArray(v, t)
+    t.shape = (n, 1)
+    v.shape = (n, 1)
+    assert d.value.shape == (n,) and d.tangent.shape == (1, n)
+    s = np.sin(d)
+    assert s.tangent.shape == (1, n) and s.value[0] == np.sin(1.0)
+    t[0, 0] = 2.0                 # still the same memory: no copy was made
+    assert d.tangent[0, 0] == 2.0
+    # d's own arrays, reshaped through its attributes: the fused loops check
+    # the sizes they read and leave such a DualArray to the general path
+    d.tangent.shape = (n, 1)
+    sin, mul = (next(r.opcode for r in RULES if r.name == name) for name in ("sin", "multiply"))
+    assert not uses_fast_path(sin, (d,))
+    assert not uses_fast_path(mul, (d, d)) and not uses_fast_path(mul, (d, 2.0))
+    small = DualArray(np.ones(300), np.ones((1, 300)))
+    small.tangent.shape = (300, 1)
+    np.sin(small), small * small, small + 1.0   # (NumPy broadcasts; nothing reads past the end)
+
+
+def test_tensor_holds_its_own_view_of_a_shared_array():
+    n = 1000
+    a = np.ones((1, n))
+    x = dg.from_numpy(a).requires_grad_()
+    y = dg.as_tensor(a)
+    a.shape = (n, 1)
+    assert x.shape == (1, n) and y.shape == (1, n)
+    (dg.sin(x) * y).sum().backward()
+    assert x.grad.shape == (1, n)
+    a[0, 0] = 3.0
+    assert x[0, 0].item() == 3.0  # shares memory still

@@ -1131,8 +1131,18 @@ def _views_stale_view(lib, x):
     return old * 10 + y.sum()
 
 
+def _views_long_chain(lib, x):
+    y = x * 1
+    v = y
+    for i in range(300):
+        v = v[:] if i % 3 else v.T
+    v[1:].mul_(v[:-1] * 2)      # through 300 chained views (200 of them changing nothing)
+    return y
+
+
 @pytest.mark.parametrize("fn", [_views_scalar_row, _views_columns, _views_transposed,
-                                _views_plain_base, _views_of_views, _views_stale_view],
+                                _views_plain_base, _views_of_views, _views_stale_view,
+                                _views_long_chain],
                          ids=lambda f: f.__name__.removeprefix("_views_"))
 def test_in_place_through_views_matches_pytorch(fn):
     import torch
@@ -1144,6 +1154,41 @@ def test_in_place_through_views_matches_pytorch(fn):
         results.append((y.detach().numpy().copy(), x.grad.numpy().copy()))
     np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-13)
     np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-13)
+
+
+def test_view_chains_cost_the_same_per_view_however_long():
+    # Each view used to copy its base's whole list of steps: y = y[:] repeated
+    # 1e5 times took 44 s. Now a view links to its base's steps (and a step that
+    # changes nothing is not stored), so the work per view is constant.
+    import time
+    import tracemalloc
+    x = dg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    y = x * 1
+    t0 = time.perf_counter()
+    for _ in range(100_000):
+        y = y[:]
+    assert time.perf_counter() - t0 < 10.0
+    assert len(y._view_steps) == 1
+
+    deep = x * 1
+    for _ in range(5000):
+        deep = deep.T                    # every step here changes the strides
+    assert len(deep._view_steps) == 5000
+    more = []
+    tracemalloc.start()
+    try:
+        for _ in range(200):
+            deep = deep.T
+            more.append(deep)
+        per_view = tracemalloc.get_traced_memory()[0] / 200
+    finally:
+        tracemalloc.stop()
+    assert per_view < 8000               # a copy of the steps alone was 40 kB
+    y.mul_(2)                            # in place through the 1e5-deep chain
+    deep.add_(1)                         # and through 5200 steps
+    (y.sum() + deep.sum()).backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[3.0, 3.0], [3.0, 3.0]])
+    np.testing.assert_array_equal(deep.detach().numpy(), [[2.0, 3.0], [4.0, 5.0]])
 
 
 def test_integer_index_is_a_view():

@@ -520,3 +520,33 @@ def test_dual_survives_as_last_reference_in_containers():
     del box
     gc.collect()
     assert arr[0].tangent.tolist() == [4.0, 5.0, 6.0]
+
+
+# ---------------------------------------------------------------------------
+# Arguments that are neither numbers, Duals, Vars nor arrays of them
+
+def _table_functions():
+    from dualgrad._rules.table import RULES
+    return [(getattr(dg, r.name), r.arity) for r in RULES if hasattr(dg, r.name)]
+
+
+@pytest.mark.parametrize("bad", [None, object(), "1.5", b"x"], ids=repr)
+def test_every_table_function_refuses_other_types_at_once(bad):
+    import sys
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(3000)   # an endless recursion crashed the interpreter here
+    try:
+        for fn, arity in _table_functions():
+            argsets = [(bad,)] if arity == 1 else [(bad, 1.0), (1.0, bad), (bad, 1)]
+            for args in argsets:
+                with pytest.raises(TypeError, match=type(bad).__name__):
+                    fn(*args)
+            with pytest.raises(TypeError, match="NoneType"):   # inside an object array
+                fn(*([np.array([1.0, None], dtype=object)] * arity))
+    finally:
+        sys.setrecursionlimit(old)
+
+
+def test_table_functions_take_other_real_numbers():
+    assert dg.sin(Fraction(1, 3)) == pytest.approx(math.sin(1 / 3))
+    assert dg.add(Fraction(1, 2), 1) == 1.5
