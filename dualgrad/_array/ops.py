@@ -1352,12 +1352,14 @@ def prod(input, dim=None, keepdim=False, dtype=None):
 
 
 def amax(input, dim=None, keepdim=False):
-    """Largest values over ``dim``; ties share the gradient equally."""
+    """Largest values over ``dim``; ties share the gradient equally, and a NaN
+    result's gradient goes to the NaNs (as torch.max; torch.amax gives NaN)."""
     return _extreme(_ten(input), dim, keepdim, np.max, "amax")
 
 
 def amin(input, dim=None, keepdim=False):
-    """Smallest values over ``dim``; ties share the gradient equally."""
+    """Smallest values over ``dim``; ties share the gradient equally, and a NaN
+    result's gradient goes to the NaNs (as torch.min; torch.amin gives NaN)."""
     return _extreme(_ten(input), dim, keepdim, np.min, "amin")
 
 
