@@ -257,6 +257,26 @@ def copy(a, order="K", subok=False):
     return make(np.copy(a.value), np.copy(a.tangent), a.level)
 
 
+def copyto(dst, src, casting="same_kind", where=True):
+    """np.copyto into a DualArray: its values and tangents overwritten in place,
+    so that views of the same memory see the change (in-place arithmetic on
+    Tensors holding DualArrays, as forward over reverse runs it). ``src`` is a
+    DualArray of ``dst``'s level or a constant (its tangent is zero)."""
+    if type(dst) is not DualArray:
+        raise TypeError("np.copyto of a DualArray into a NumPy array would drop the tangent; "
+                        "build the result out of place (np.where, np.concatenate)")
+    if where is not True:
+        raise TypeError("np.copyto(..., where=...) into a DualArray is not supported; "
+                        "use np.where to build the result")
+    if type(src) is DualArray and src.level > dst.level:
+        raise TypeError("np.copyto: the values carry the tangent of an inner transform, "
+                        "which this DualArray of an outer one can't hold")
+    k = dst.tangent.shape[0]
+    np.copyto(dst.value, src.value if type(src) is DualArray and src.level == dst.level else src,
+              casting=casting)
+    np.copyto(dst.tangent, _core.tangent_at(src, dst.level, k), casting=casting)
+
+
 def _is_array_index(e):
     return (isinstance(e, (list, np.ndarray)) or gpu.is_device_array(e)
             or (isinstance(e, np.generic) and e.dtype == bool))
@@ -722,6 +742,7 @@ HANDLED = {
     np.moveaxis: moveaxis, np.squeeze: squeeze, np.expand_dims: expand_dims,
     np.broadcast_to: broadcast_to, np.flip: flip, np.tril: tril, np.triu: triu,
     np.diagonal: diagonal, np.diag: diag, np.trace: trace, np.copy: copy,
+    np.copyto: copyto,
     np.concatenate: concatenate, np.stack: stack, np.hstack: hstack, np.vstack: vstack,
     np.where: where, np.clip: clip,
     np.matmul: matmul, np.dot: dot, np.inner: inner, np.outer: outer,
