@@ -553,3 +553,31 @@ def test_hessian_of_in_place_arithmetic(op, monkeypatch):
         np.testing.assert_allclose(dg.hessian(f)(x), ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
     finally:
         F._planner._cache.clear()
+
+
+def _assigned_into_zeros_like(v):
+    g = np.zeros_like(v)
+    g[0] = v[0] * v[1]
+    g[1:] = v[1:] ** 2
+    return np.sum(g ** 2)
+
+
+def _divided_in_place_at_an_index(v):
+    w = v * 1.0
+    w[0] /= v[1]
+    w[1:] *= v[0]
+    return np.sum(w ** 3)
+
+
+@pytest.mark.parametrize("f", [_assigned_into_zeros_like, _divided_in_place_at_an_index])
+def test_hessian_of_index_assignment_on_the_array_tier(f, monkeypatch):
+    """Index assignment (into np.zeros_like(x), in place at an index) under
+    forward over reverse: the array tier agrees with the scalar tier."""
+    x = np.array([1.0, 2.0, 0.5])
+    _forcing(monkeypatch, "scalar")
+    expected = dg.hessian(f)(x)
+    _forcing(monkeypatch, "array")
+    try:
+        np.testing.assert_allclose(dg.hessian(f)(x), expected, rtol=1e-13, atol=1e-13)
+    finally:
+        F._planner._cache.clear()

@@ -277,6 +277,33 @@ def copyto(dst, src, casting="same_kind", where=True):
     np.copyto(dst.tangent, _core.tangent_at(src, dst.level, k), casting=casting)
 
 
+def index_put(a, index, v):
+    """``a`` with ``v`` written at ``index``, out of place, values and tangents
+    (index assignment on Tensors holding DualArrays, as forward over reverse
+    runs it). Either may be a constant; the higher level's tangents are written."""
+    if type(a) is not DualArray and type(v) is not DualArray:
+        out = a.copy()
+        out[index] = v
+        return out
+    level = builtins.max(a.level if type(a) is DualArray else 0,
+                         v.level if type(v) is DualArray else 0)
+    carrier = a if type(a) is DualArray and a.level == level else v
+    k = carrier.tangent.shape[0]
+
+    def at_level(x):
+        return x.value if type(x) is DualArray and x.level == level else x
+    value = index_put(at_level(a), index, at_level(v))
+    selected = np.ndim(at_level(a)[index])
+    tv = _core.tangent_at(v, level, k)
+    # v broadcasts against the selection: align its tangent's dimensions after k.
+    tv = tv.reshape((k,) + (1,) * (selected - np.ndim(at_level(v))) + tuple(tv.shape[1:]))
+    ta = _core.tangent_at(a, level, k)
+    tangent = index_put(ta if type(ta) is DualArray else
+                        np.broadcast_to(ta, (k,) + np.shape(value)), (slice(None),) + (
+                            index if isinstance(index, tuple) else (index,)), tv)
+    return make(value, tangent, level)
+
+
 def _is_array_index(e):
     return (isinstance(e, (list, np.ndarray)) or gpu.is_device_array(e)
             or (isinstance(e, np.generic) and e.dtype == bool))

@@ -252,9 +252,20 @@ def randn(*size, dtype=None, requires_grad=False, device=None):
                  requires_grad)
 
 
+def _dualops():
+    from dualgrad._array import dualops  # imported after this module, by dualgrad
+    return dualops
+
+
 def _like(make):
     def make_like(input, dtype=None, requires_grad=False, device=None):
         a = _arr(input)
+        if type(a) is DualArray:
+            # Forward over reverse (dg.hessian): a DualArray of zero tangents,
+            # so that values written into it later keep their tangents.
+            values = make_like(a.value, dtype, False, device)._a
+            out = engine_wrap(_dual(values, np.zeros((a.tangent.shape[0],) + a.shape), a.level))
+            return out.requires_grad_(True) if requires_grad else out
         return make(*a.shape, dtype=dtype or a.dtype, requires_grad=requires_grad,
                     device=device or gpu.device_of(a))
     make_like.__name__ = make.__name__ + "_like"
@@ -787,9 +798,12 @@ def _index_put(old, index, value):
     a = old._a
     v = _value(value)
     gpu.check_same_device(a, v)
-    out = _copy(a)
     index = _index_on(index, a)
-    out[index] = v
+    if type(a) is DualArray or type(v) is DualArray:     # forward over reverse
+        out = _dualops().index_put(a, index, v)
+    else:
+        out = _copy(a)
+        out[index] = v
     written = _zeros(a.shape, np.bool_, a)
     written[index] = True
     return record(out, (old, value), "IndexPutBackward", _index_put_bwd,
