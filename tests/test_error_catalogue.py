@@ -116,6 +116,8 @@ CATALOGUE = [
      r"record: x0 is a bool"),
     ("record-at-object-array-with-None", lambda: dg.record(lambda a: a[0], np.array([1.0, None])),
      TypeError, r"record: x0 is an object array holding NoneType"),
+    ("record-at-list-with-a-bool", lambda: dg.record(lambda a: a[0], [True, 2.5]), TypeError,
+     r"record: x0 holds a bool"),
     ("replay-at-str", lambda: dg.record(lambda a: a * 2, 1.0)("2.0"), TypeError,
      r"a str"),
     ("tape-var-str", lambda: dg.Tape().var("1.5"), TypeError, r"Tape.var.* not str"),
