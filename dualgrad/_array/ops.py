@@ -18,7 +18,7 @@ import threading
 import numpy as np
 
 from dualgrad import gpu
-from dualgrad._array import engine
+from dualgrad._array import dualops as _dualops, engine
 from dualgrad._array.dualarray import DualArray, make as _dual
 from dualgrad._array import tensor as _tensor
 from dualgrad._array.engine import (TensorBase, alias, bump_version, is_grad_enabled,
@@ -250,11 +250,6 @@ def randn(*size, dtype=None, requires_grad=False, device=None):
     dt = _dtype(dtype) or _default_dtype[0]
     return _leaf(_on(_generator().standard_normal(_shape(size)).astype(dt), device),
                  requires_grad)
-
-
-def _dualops():
-    from dualgrad._array import dualops  # imported after this module, by dualgrad
-    return dualops
 
 
 def _like(make):
@@ -800,7 +795,7 @@ def _index_put(old, index, value):
     gpu.check_same_device(a, v)
     index = _index_on(index, a)
     if type(a) is DualArray or type(v) is DualArray:     # forward over reverse
-        out = _dualops().index_put(a, index, v)
+        out = _dualops.index_put(a, index, v)
     else:
         out = _copy(a)
         out[index] = v

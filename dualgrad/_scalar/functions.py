@@ -34,12 +34,10 @@ def holds_scalar_tier(x):
 
 def _elementwise(fn):
     """``fn`` of numbers applied to a number or to each element of an object array."""
-    each = np.frompyfunc(fn, 1, 1)
-
     @functools.wraps(fn)
     def apply(x, *args):
         if isinstance(x, np.ndarray):
-            return np.frompyfunc(lambda e: fn(e, *args), 1, 1)(x) if args else each(x)
+            return np.frompyfunc(lambda e: fn(e, *args), 1, 1)(x)
         return fn(x, *args)
     return apply
 
@@ -118,5 +116,7 @@ def _scalars(args):
     for a in args:
         if isinstance(a, _SCALAR):
             yield a
-        elif isinstance(a, (list, tuple, np.ndarray)):
-            yield from _scalars(list(np.ravel(np.asarray(a, dtype=object))))
+        elif isinstance(a, (list, tuple)):
+            yield from _scalars(a)
+        elif isinstance(a, np.ndarray) and a.dtype == object:
+            yield from _scalars(a.flat)

@@ -553,3 +553,17 @@ def test_relu_clip_where_sum_on_the_scalar_tier(kind):
         assert read(outs["clamp"]) == (max(v, 0.0), relu_d)
         assert read(outs["where"]) == ((3 * v, 3.0) if v > 0 else (2.0, 0.0))
         assert read(outs["sum"]) == (3 * v + 1.0, 3.0)
+
+
+def test_relu_clip_sum_on_object_arrays_of_duals():
+    """What the transforms' scalar tier passes to f: object arrays of Duals."""
+    x = np.array([Dual(0.5, 1.0), Dual(-0.5, 2.0)], dtype=object)
+    r = dg.relu(x)
+    assert r.dtype == object and [(e.value, e.tangent) for e in r] == [(0.5, 1.0), (0.0, 0.0)]
+    c = dg.clip(x, -0.2, 1.0)
+    assert [(float(e) if not isinstance(e, Dual) else (e.value, e.tangent)) for e in c] == [
+        (0.5, 1.0), -0.2]
+    s = dg.sum(x * x)
+    assert isinstance(s, Dual) and (s.value, s.tangent) == (0.5, 2 * 0.5 - 2 * 0.5 * 2.0)
+    np.testing.assert_allclose(dg.grad(lambda v: dg.sum(dg.relu(v) ** 2))(np.array([0.5, -1.0])),
+                               [1.0, 0.0])
