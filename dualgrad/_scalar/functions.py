@@ -97,7 +97,10 @@ def scalar_tier(name, ops):
 
     @functools.wraps(getattr(ops, name))
     def fn(*args, **kwargs):
-        if not builtins.any(holds_scalar_tier(a) for a in args[:3]):
+        for a in args[:3]:
+            if holds_scalar_tier(a):
+                break
+        else:
             return getattr(ops, name)(*args, **kwargs)
         if scalar_fn is not None and (name in REDUCTIONS or name == "where"
                                       or not isinstance(args[0], (list, tuple))):
