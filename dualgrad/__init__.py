@@ -34,6 +34,19 @@ from ._array.ops import (  # noqa: E402
     matmul, mm, dot, outer, einsum, tensordot, trace, diagonal, tril, triu,
     reshape, flatten, squeeze, unsqueeze, transpose, permute, flip, clone, cat, concat, stack,
     split, chunk, unbind, numel)
+from ._scalar import functions as _scalar_functions  # noqa: E402
+
+# The array functions above take the scalar tier's Duals and Vars too (or say
+# what to write instead), rather than wrapping them in an object Tensor.
+for _name in ("sum", "mean", "prod", "max", "min", "amax", "amin", "argmax", "argmin", "var",
+              "std", "norm", "logsumexp", "softmax", "log_softmax", "cumsum", "relu", "softplus",
+              "clamp", "clip", "where", "matmul", "mm", "dot", "outer", "einsum", "tensordot",
+              "trace", "diagonal", "tril", "triu", "reshape", "flatten", "squeeze", "unsqueeze",
+              "transpose", "permute", "flip", "clone", "cat", "concat", "stack", "split", "chunk",
+              "unbind"):
+    globals()[_name] = _scalar_functions.scalar_tier(_name, _ops)
+del _name
+
 from . import autograd, linalg  # noqa: E402
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 

@@ -128,18 +128,11 @@ class _Inputs:
     """
 
     def __init__(self, fname, args, argnums):
-        if isinstance(argnums, int):
-            argnums, self.single = (argnums,), True
-        else:
-            argnums, self.single = tuple(argnums), False
-            if not argnums:
-                raise ValueError(f"{fname}: argnums is an empty tuple; name at least one argument")
-        for i in argnums:
-            if not isinstance(i, int) or not -len(args) <= i < len(args):
-                raise ValueError(f"{fname}: argnums {i!r} does not name one of the {len(args)} "
-                                 f"positional argument(s) f was called with")
+        self.argnums, self.single = _checked_argnums(fname, argnums, len(args))
+        for i in self.argnums:
+            if args[i] is None:         # an empty tree to _pytree, a mistake here
+                _real_array(f"{fname}: argument {i}", None)
         self.fname, self.args = fname, args
-        self.argnums = tuple(i % len(args) for i in argnums)
         # An argument named twice (JAX allows it) is differentiated once, f seeing
         # it once; its derivative is handed back at each place that named it.
         self.repeats = None
@@ -159,7 +152,7 @@ class _Inputs:
                 self.dtypes.append(None)
                 continue
             self.dtypes.append(_result_dtype(leaf))
-            value = _leaf_value(fname, leaf)
+            value = _leaf_value(fname, leaf, lambda: self.where(len(self.values)))
             on_device |= gpu.device_of(value).type == "cuda"
             self.nested |= not (isinstance(value, (np.ndarray, float))
                                 or gpu.is_device_array(value))
@@ -180,6 +173,15 @@ class _Inputs:
         self.out_dtype = None
         if leaves and all(d is not None for d in self.dtypes):
             self.out_dtype = np.result_type(*self.dtypes)
+
+    def where(self, i):
+        """Leaf ``i`` named for messages: "argument 1" or "an element of argument 1"."""
+        for a in self.argnums:
+            leaves, _ = _pytree.flatten(self.args[a])
+            if i < len(leaves):
+                return f"argument {a}" if leaves[0] is self.args[a] else f"an element of argument {a}"
+            i -= len(leaves)
+        return "an argument"
 
     def key(self):
         """What a plan depends on: the structure and shapes of the arguments."""
@@ -276,28 +278,93 @@ def _copied(tree):
     return _pytree.unflatten(td, [np.copy(x) if isinstance(x, np.ndarray) else x for x in leaves])
 
 
-def _leaf_value(fname, leaf):
+def _leaf_value(fname, leaf, where):
+    """A leaf of the differentiated arguments as the evaluators take it: a
+    C-contiguous float64 array (views and broadcasts are copied once here, so
+    that no tier meets strides), or a DualArray or Tensor of an outer transform."""
     if isinstance(leaf, (DualArray, TensorBase)):
         return leaf
     if gpu.is_device_array(leaf):
         if leaf.dtype.kind not in "iuf":
             raise TypeError(f"{fname}: cannot differentiate with respect to {leaf.dtype} values")
         return leaf.astype(np.float64, copy=False)
-    if isinstance(leaf, (Dual, Var)) or (isinstance(leaf, np.ndarray) and leaf.dtype == object):
+    if isinstance(leaf, (Dual, Var)) or (isinstance(leaf, np.ndarray) and leaf.dtype == object
+                                         and any(isinstance(e, (Dual, Var)) for e in leaf.flat)):
         if any(fr.tier == "scalar" for fr in _frames()):
             raise _StartAgainOnArrays()
-        raise TypeError(f"{fname}: an argument holds {type(leaf).__name__} values of another "
-                        f"transform's scalar tier; call {fname} on plain numbers or arrays")
-    if isinstance(leaf, (bool, np.bool_)) or (isinstance(leaf, np.ndarray) and leaf.dtype == bool):
-        raise TypeError(f"{fname}: cannot differentiate with respect to a bool")
-    try:
-        value = np.asarray(leaf, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"{fname}: arguments to differentiate must be numbers, arrays, or "
-                        f"tuples, lists and dicts of them; got {type(leaf).__name__}") from None
-    if isinstance(leaf, np.ndarray) and leaf.dtype.kind == "c":
-        raise TypeError(f"{fname}: complex arguments are not supported")
-    return value
+        kind = type(leaf).__name__ if isinstance(leaf, (Dual, Var)) else "Dual or Var"
+        raise TypeError(f"{fname}: {where()} holds {kind} values of the scalar tier, which "
+                        f"can't be differentiated again; call {fname} on plain numbers or "
+                        f"arrays, and nest transforms as dg.{fname}(dg.grad(f)), whose values "
+                        f"nest")
+    return _real_array(f"{fname}: {where()}", leaf)
+
+
+# ---------------------------------------------------------------------------
+# Argument validation: every number the caller gives (arguments, tangents,
+# cotangents, argnums) is checked here, with a message naming it and the fix
+
+def _checked_argnums(fname, argnums, nargs):
+    """``argnums`` as (a tuple of argument positions, whether it was one int)."""
+    def is_int(i):
+        return isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_))
+    if is_int(argnums):
+        positions, single = (int(argnums),), True
+    elif isinstance(argnums, (tuple, list)) and all(is_int(i) for i in argnums):
+        positions, single = tuple(int(i) for i in argnums), False
+        if not positions:
+            raise ValueError(f"{fname}: argnums is an empty tuple; name at least one argument")
+    else:
+        raise TypeError(f"{fname}: argnums must be an int or a tuple of ints, not {argnums!r}")
+    for i in positions:
+        if not -nargs <= i < nargs:
+            raise ValueError(f"{fname}: argnums {i} does not name one of the {nargs} "
+                             f"positional argument(s) f was called with")
+    return tuple(i % nargs for i in positions), single
+
+
+def _describe(x):
+    if x is None:
+        return "None"
+    if isinstance(x, np.ndarray) and x.ndim:
+        return f"a {x.dtype.name} array"
+    name = type(x).__name__
+    return f"an {name}" if name[0] in "aeiou" else f"a {name}"
+
+
+def _real_array(where, x):
+    """``x`` (a number or an array of numbers) as a C-contiguous float64 array;
+    TypeError naming ``where`` for anything else: strings, None, bools, complex
+    numbers, objects. An object array of real numbers is read as numbers."""
+    a = x if isinstance(x, np.ndarray) else np.asarray(x)
+    kind = a.dtype.kind
+    if kind == "O":
+        bad = [e for e in a.flat if not _is_real(e)][:1]
+        if not bad:
+            a, kind = a.astype(np.float64), "f"
+        elif a.ndim:
+            raise TypeError(f"{where} is an object array holding {type(bad[0]).__name__} "
+                            f"values; derivatives are taken with respect to real numbers: "
+                            f"give floats (an array of dtype float64)")
+        else:                # one Python object: say what it is
+            x = bad[0]
+            kind = ("c" if isinstance(x, complex) else "b" if isinstance(x, (bool, np.bool_))
+                    else "O")
+    if kind in "iuf":
+        return np.asarray(a, dtype=np.float64, order="C")
+    if kind == "c":
+        raise TypeError(f"{where} is complex: complex numbers are not supported; give the real "
+                        f"part (x.real) if the imaginary part is zero")
+    if kind == "b":
+        raise TypeError(f"{where} is {_describe(x)}: derivatives with respect to True/False "
+                        f"are not defined; give floats (1.0, 0.0)")
+    hint = " (convert a string with float(s))" if kind in "US" else ""
+    raise TypeError(f"{where} is {_describe(x)}; derivatives are taken with respect to "
+                    f"numbers, arrays, or tuples, lists and dicts of them{hint}")
+
+
+def _is_real(e):
+    return isinstance(e, numbers.Real) and not isinstance(e, (bool, np.bool_))
 
 
 # ---------------------------------------------------------------------------
@@ -367,15 +434,18 @@ def _scalar_output(fname, outs):
                         f"Use dg.jacobian (or dg.vjp) for functions with several outputs")
 
 
-def _as_float(inp, t):
-    """A tangent or cotangent given by the caller, as float64 values on the
-    arguments' device (DualArrays and Tensors of outer transforms as they are)."""
+def _as_float(inp, t, where):
+    """A tangent or cotangent given by the caller (``where`` names it), as
+    float64 values on the arguments' device (DualArrays and Tensors of outer
+    transforms as they are)."""
     if isinstance(t, (DualArray, TensorBase)):
         return t
     if gpu.is_device_array(t):
         gpu.check_same_device(t, *inp.values)
+        if t.dtype.kind not in "iuf":
+            raise TypeError(f"{where} has dtype {t.dtype}; it must hold real numbers")
         return t.astype(np.float64, copy=False)
-    return inp.put(np.asarray(t, dtype=np.float64))
+    return inp.put(_real_array(where, t))
 
 
 def _result(value, scalar):
@@ -656,8 +726,9 @@ def _probe(inp, f):
             raise
         try:
             rec = _ScalarRecording(inp, f)
-        except Exception:
-            raise array_error from None
+        except Exception as scalar_error:
+            shown, cause = _both_tiers_failed(inp.fname, array_error, scalar_error)
+            raise shown from cause
         return _planner.Stats(ops=len(rec.tape), elements=len(rec.tape), m=len(rec.ys),
                               arrays=False)
     stats.m = outs.m
@@ -670,6 +741,7 @@ def _run(fname, f, inp, kind, mode, body):
     function without object loops, such as np.linalg.solve), remember it and
     run again on the array tier."""
     plan = _planned(fname, f, inp, kind, mode)
+    scalar_error = None
     try:
         return body(plan)
     except _StartAgainOnArrays:
@@ -679,8 +751,41 @@ def _run(fname, f, inp, kind, mode, body):
     except TypeError as e:
         if plan.tier != "scalar" or not plan.stats.arrays:
             raise
+        scalar_error = e
         why = f"f failed on the scalar tier ({e}): array tier"
-    return body(_planner.on_arrays(f, kind, inp, mode, plan, why))
+    try:
+        return body(_planner.on_arrays(f, kind, inp, mode, plan, why))
+    except Exception as array_error:
+        if scalar_error is None:
+            raise
+        shown, cause = _both_tiers_failed(fname, array_error, scalar_error)
+    raise shown from cause
+
+
+def _both_tiers_failed(fname, array_error, scalar_error):
+    """(the error to show, its cause) when f failed on both tiers.
+
+    The array tier's error, with the scalar tier's as its cause: f written with
+    NumPy meets the array tier's objects first, and that failure is about the
+    code as written. Except where the array tier failed only because f turns
+    values into floats (dg.math takes the scalar tier's numbers only): there
+    the scalar tier's error is the one about f."""
+    if _drops_derivative(array_error) and not _drops_derivative(scalar_error):
+        return scalar_error, array_error
+    if isinstance(array_error, ValueError) and "setting an array element with a sequence" in str(
+            array_error):
+        # NumPy asked a DualArray for one float to store in a float array.
+        return TypeError(
+            f"{fname}: f stores a value that carries derivatives into a NumPy array of floats "
+            f"(as in g = np.zeros(n); g[i] = x[i]), which holds plain numbers and would drop "
+            f"the derivatives. Make the array from the input, g = np.zeros_like(x), or collect "
+            f"the values and build it with np.stack([...]) (or np.concatenate)"), scalar_error
+    return array_error, scalar_error
+
+
+def _drops_derivative(error):
+    """Whether ``error`` is a traced value refusing float(): math, dg.math on arrays."""
+    return isinstance(error, TypeError) and "would drop" in str(error)
 
 
 # ---------------------------------------------------------------------------
@@ -842,8 +947,8 @@ def jvp(f, primals, tangents):
     if tan_tree != inp.tree:
         raise ValueError(f"jvp: tangents have structure {tan_tree}, primals {inp.tree}")
     blocks = []
-    for t, sh in zip(tan_leaves, inp.shapes):
-        t = _as_float(inp, t)
+    for i, (t, sh) in enumerate(zip(tan_leaves, inp.shapes)):
+        t = _as_float(inp, t, f"jvp: tangent {i}")
         if tuple(t.shape) != sh:
             raise ValueError(f"jvp: a tangent has shape {tuple(t.shape)}, its primal {sh}")
         blocks.append(t.reshape((1,) + sh))
@@ -882,8 +987,8 @@ def vjp(f, *primals):
                 raise ValueError(f"vjp_fn: the cotangent has structure {tree}; f's output has "
                                  f"{outs.tree}")
             w = []
-            for c, sh in zip(leaves, outs.shapes):
-                c = _as_float(inp, c)
+            for i, (c, sh) in enumerate(zip(leaves, outs.shapes)):
+                c = _as_float(inp, c, f"vjp_fn: cotangent {i}")
                 if tuple(c.shape) != sh:
                     raise ValueError(f"vjp_fn: a cotangent has shape {tuple(c.shape)}; the "
                                      f"output it weighs has shape {sh}")
@@ -979,8 +1084,8 @@ def hvp(f, x, v):
     if v_tree != inp.tree:
         raise ValueError(f"hvp: v has structure {v_tree}, x has {inp.tree}")
     w = []
-    for t, sh in zip(v_leaves, inp.shapes):
-        t = _as_float(inp, t)
+    for i, (t, sh) in enumerate(zip(v_leaves, inp.shapes)):
+        t = _as_float(inp, t, "hvp: v" if len(v_leaves) == 1 else f"hvp: leaf {i} of v")
         if t.shape != sh:
             raise ValueError(f"hvp: v has a leaf of shape {t.shape} where x has {sh}")
         w.append(t.reshape(-1))

@@ -270,6 +270,53 @@ def copy(a, order="K", subok=False):
     return make(np.copy(a.value), np.copy(a.tangent), a.level)
 
 
+def copyto(dst, src, casting="same_kind", where=True):
+    """np.copyto into a DualArray: its values and tangents overwritten in place,
+    so that views of the same memory see the change (in-place arithmetic on
+    Tensors holding DualArrays, as forward over reverse runs it). ``src`` is a
+    DualArray of ``dst``'s level or a constant (its tangent is zero)."""
+    if type(dst) is not DualArray:
+        raise TypeError("np.copyto of a DualArray into a NumPy array would drop the tangent; "
+                        "build the result out of place (np.where, np.concatenate)")
+    if where is not True:
+        raise TypeError("np.copyto(..., where=...) into a DualArray is not supported; "
+                        "use np.where to build the result")
+    if type(src) is DualArray and src.level > dst.level:
+        raise TypeError("np.copyto: the values carry the tangent of an inner transform, "
+                        "which this DualArray of an outer one can't hold")
+    k = dst.tangent.shape[0]
+    np.copyto(dst.value, src.value if type(src) is DualArray and src.level == dst.level else src,
+              casting=casting)
+    np.copyto(dst.tangent, _core.tangent_at(src, dst.level, k), casting=casting)
+
+
+def index_put(a, index, v):
+    """``a`` with ``v`` written at ``index``, out of place, values and tangents
+    (index assignment on Tensors holding DualArrays, as forward over reverse
+    runs it). Either may be a constant; the higher level's tangents are written."""
+    if type(a) is not DualArray and type(v) is not DualArray:
+        out = a.copy()
+        out[index] = v
+        return out
+    level = builtins.max(a.level if type(a) is DualArray else 0,
+                         v.level if type(v) is DualArray else 0)
+    carrier = a if type(a) is DualArray and a.level == level else v
+    k = carrier.tangent.shape[0]
+
+    def at_level(x):
+        return x.value if type(x) is DualArray and x.level == level else x
+    value = index_put(at_level(a), index, at_level(v))
+    selected = np.ndim(at_level(a)[index])
+    tv = _core.tangent_at(v, level, k)
+    # v broadcasts against the selection: align its tangent's dimensions after k.
+    tv = tv.reshape((k,) + (1,) * (selected - np.ndim(at_level(v))) + tuple(tv.shape[1:]))
+    ta = _core.tangent_at(a, level, k)
+    tangent = index_put(ta if type(ta) is DualArray else
+                        np.broadcast_to(ta, (k,) + np.shape(value)), (slice(None),) + (
+                            index if isinstance(index, tuple) else (index,)), tv)
+    return make(value, tangent, level)
+
+
 def _is_array_index(e):
     return (isinstance(e, (list, np.ndarray)) or gpu.is_device_array(e)
             or (isinstance(e, np.generic) and e.dtype == bool))
@@ -753,6 +800,7 @@ HANDLED = {
     np.moveaxis: moveaxis, np.squeeze: squeeze, np.expand_dims: expand_dims,
     np.broadcast_to: broadcast_to, np.flip: flip, np.tril: tril, np.triu: triu,
     np.diagonal: diagonal, np.diag: diag, np.trace: trace, np.copy: copy,
+    np.copyto: copyto,
     np.concatenate: concatenate, np.stack: stack, np.hstack: hstack, np.vstack: vstack,
     np.where: where, np.clip: clip, np.nan_to_num: nan_to_num,
     np.matmul: matmul, np.dot: dot, np.inner: inner, np.outer: outer,

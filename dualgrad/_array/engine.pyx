@@ -697,6 +697,10 @@ cdef object root_grad(TensorBase t, object g, Py_ssize_t i, bint create):
         if ga.dtype.kind not in "fc":
             raise RuntimeError(f"the gradient for output {i} has dtype {ga.dtype.name}; it "
                                f"must be floating point like the output ({a.dtype.name})")
+        if ga.dtype.kind == "c" and a.dtype.kind != "c":
+            # astype would drop the imaginary part with only a ComplexWarning.
+            raise TypeError(f"the gradient for output {i} is complex ({ga.dtype.name}) but the "
+                            f"output is real ({a.dtype.name}); pass a real gradient")
         if ga.dtype != a.dtype:
             ga = ga.astype(a.dtype)
         if create and isinstance(g, TensorBase) and ga is g._a:

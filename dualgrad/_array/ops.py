@@ -18,7 +18,7 @@ import threading
 import numpy as np
 
 from dualgrad import gpu
-from dualgrad._array import engine
+from dualgrad._array import dualops as _dualops, engine
 from dualgrad._array.dualarray import DualArray, make as _dual
 from dualgrad._array.dualops import extreme_hits, kron
 from dualgrad._array import tensor as _tensor
@@ -262,6 +262,12 @@ def randn(*size, dtype=None, requires_grad=False, device=None):
 def _like(make):
     def make_like(input, dtype=None, requires_grad=False, device=None):
         a = _arr(input)
+        if type(a) is DualArray:
+            # Forward over reverse (dg.hessian): a DualArray of zero tangents,
+            # so that values written into it later keep their tangents.
+            values = make_like(a.value, dtype, False, device)._a
+            out = engine_wrap(_dual(values, np.zeros((a.tangent.shape[0],) + a.shape), a.level))
+            return out.requires_grad_(True) if requires_grad else out
         return make(*a.shape, dtype=dtype or a.dtype, requires_grad=requires_grad,
                     device=device or gpu.device_of(a))
     make_like.__name__ = make.__name__ + "_like"
@@ -312,8 +318,8 @@ def _zeros(shape, dtype, like):
 
 
 def _copy(a):
-    """A copy of values ``a``, NumPy's or a GPU array."""
-    return a.copy() if gpu.is_device_array(a) else np.array(a, copy=True)
+    """A copy of values ``a``, NumPy's, a GPU array or a DualArray (forward over reverse)."""
+    return a.copy() if type(a) is DualArray or gpu.is_device_array(a) else np.array(a, copy=True)
 
 
 def _axis(axis, ndim):
@@ -794,9 +800,12 @@ def _index_put(old, index, value):
     a = old._a
     v = _value(value)
     gpu.check_same_device(a, v)
-    out = _copy(a)
     index = _index_on(index, a)
-    out[index] = v
+    if type(a) is DualArray or type(v) is DualArray:     # forward over reverse
+        out = _dualops.index_put(a, index, v)
+    else:
+        out = _copy(a)
+        out[index] = v
     written = _zeros(a.shape, np.bool_, a)
     written[index] = True
     return record(out, (old, value), "IndexPutBackward", _index_put_bwd,
@@ -867,7 +876,11 @@ def inplace(t, fn, *args, name=None):
         before = None
     try:
         np.copyto(t._a, res._a, casting="same_kind")
-    except TypeError:
+    except TypeError as e:
+        if type(t._a) is DualArray or type(res._a) is DualArray:
+            # A forward transform's tangents (dg.hessian runs f on such tensors).
+            raise RuntimeError(f"{name}: {e}. Compute out of place (v = v / x), or make v "
+                               f"from the inputs so that it holds their derivatives") from None
         raise RuntimeError(f"{name}: result type {res._a.dtype.name} can't be cast to the "
                            f"desired output type {t._a.dtype.name}") from None
     except ValueError as e:
@@ -1656,6 +1669,33 @@ def triu(input, diagonal=0):
 def clone(input):
     """A copy that stays in the graph (its gradient flows to the input)."""
     return _clone(_ten(input))
+
+
+# NumPy's names for the same operations: code written with NumPy calls them as
+# methods, and the transforms run it on Tensors (dg.hessian, jacrev).
+
+def ravel(input, order="C"):
+    """The elements in one dimension, as ``ndarray.ravel`` (``flatten``)."""
+    _c_order("ravel", order)
+    return _reshape(_ten(input), (-1,))
+
+
+def copy(input, order="C"):
+    """A copy that stays in the graph, as ``ndarray.copy`` (``clone``)."""
+    _c_order("copy", order)
+    return clone(input)
+
+
+def astype(input, dtype, order="K", casting="unsafe", subok=True, copy=True):
+    """A copy of another dtype, as ``ndarray.astype`` (``to(dtype)``)."""
+    x = _ten(input)
+    out = _astype(x, dtype)
+    return clone(out) if out is x and copy else out
+
+
+def _c_order(name, order):
+    if order not in ("C", "K", "A"):
+        raise NotImplementedError(f"{name}(order={order!r}): Tensors are in C order only")
 
 
 def contiguous(input):

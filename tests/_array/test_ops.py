@@ -863,3 +863,46 @@ def test_reductions_of_0d_and_1d(name):
             else:
                 check(lambda t: getattr(dg, name)(t, dim=d),
                       lambda t: getattr(torch, name)(t, dim=d), a)
+
+
+# ---------------------------------------------------------------------------
+# Divisions by zero follow IEEE arithmetic as NumPy and PyTorch, never Python's errors
+
+@pytest.mark.parametrize("make", [lambda x: x / 0, lambda x: x / 0.0, lambda x: 1.0 / x * 0 / 0,
+                                  lambda x: (x * 0) ** -1.0],
+                         ids=["x/0", "x/0.0", "x/0*0/0", "reciprocal-power"])
+def test_division_by_a_zero_number_backward(make):
+    xs = np.array([1.0, -2.0])
+    x = dg.tensor(xs, requires_grad=True)
+    tx = torch.tensor(xs, requires_grad=True)
+    with np.errstate(all="ignore"):
+        make(x).sum().backward()
+    make(tx).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+
+
+@pytest.mark.parametrize("name", ["mean", "var", "std", "sum", "norm"])
+@pytest.mark.parametrize("shape", [(0, 3), (1, 3)])
+def test_reductions_over_empty_or_single_dimensions(name, shape):
+    xs = np.ones(shape)
+    x = dg.tensor(xs, requires_grad=True)
+    tx = torch.tensor(xs, requires_grad=True)
+    kw = {} if name == "norm" else {"dim": 0}
+    with np.errstate(all="ignore"):
+        y = getattr(x, name)(**kw)
+        y.sum().backward()
+    ty = getattr(tx, name)(**kw)
+    ty.sum().backward()
+    np.testing.assert_array_equal(y.detach().numpy(), ty.detach().numpy())
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+
+
+def test_leaf_tensors_pickle_and_non_leaf_ones_refuse():
+    import pickle
+    x = dg.tensor([1.0, 2.0], requires_grad=True)
+    again = pickle.loads(pickle.dumps(x))
+    assert again.requires_grad and again.is_leaf
+    np.testing.assert_array_equal(again.detach().numpy(), [1.0, 2.0])
+    with pytest.raises(TypeError, match="non-leaf"):
+        pickle.dumps(x * 2)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps((x * 2).detach())).numpy(), [2., 4.])

@@ -225,10 +225,16 @@ def test_one_direction_scalar_and_sequence_mix():
 # Conversions that would drop the derivative
 
 
-@pytest.mark.parametrize("convert", [float, int, complex])
-def test_conversions_raise_and_point_to_value(convert):
-    with pytest.raises(TypeError, match=r"\.value"):
+@pytest.mark.parametrize("convert, advice", [
+    (int, r"int\(d\.value\)"), (complex, r"\.value"),
+    # float() is what the standard library's math calls: point to dualgrad.math,
+    # never to float(d.value), which would drop the derivative.
+    (float, r"use dualgrad\.math \(a drop-in for math\)"),
+    (math.sin, r"use dualgrad\.math \(a drop-in for math\)")], ids=["int", "complex", "float", "math.sin"])
+def test_conversions_raise_and_say_what_to_use(convert, advice):
+    with pytest.raises(TypeError, match=advice) as info:
         convert(Dual(0.3))
+    assert "float(d.value)" not in str(info.value)
 
 
 def test_not_an_index():
@@ -550,3 +556,44 @@ def test_every_table_function_refuses_other_types_at_once(bad):
 def test_table_functions_take_other_real_numbers():
     assert dg.sin(Fraction(1, 3)) == pytest.approx(math.sin(1 / 3))
     assert dg.add(Fraction(1, 2), 1) == 1.5
+
+
+# ---------------------------------------------------------------------------
+# The array-level dg functions on the scalar tier's numbers
+
+@pytest.mark.parametrize("kind", ["dual", "var"])
+def test_relu_clip_where_sum_on_the_scalar_tier(kind):
+    for v, relu_d in ((0.5, 1.0), (-0.5, 0.0)):
+        tape = dg.Tape()
+        with tape:
+            x = Dual(v, 1.0) if kind == "dual" else tape.var(v)
+            outs = {"relu": dg.relu(x), "clip": dg.clip(x, -0.2, 0.3),
+                    "clamp": dg.clamp(x, min=0.0), "where": dg.where(x > 0, x * 3.0, 2.0),
+                    "sum": dg.sum([x, x * 2.0, 1.0])}
+
+        def read(out):
+            if isinstance(out, Dual):
+                return out.value, out.tangent
+            if isinstance(out, dg.Var):
+                return out.value, float(tape.gradient(out, x))
+            assert isinstance(out, float)
+            return out, 0.0
+        assert read(outs["relu"]) == (max(v, 0.0), relu_d)
+        assert read(outs["clip"]) == (min(max(v, -0.2), 0.3), 0.0)
+        assert read(outs["clamp"]) == (max(v, 0.0), relu_d)
+        assert read(outs["where"]) == ((3 * v, 3.0) if v > 0 else (2.0, 0.0))
+        assert read(outs["sum"]) == (3 * v + 1.0, 3.0)
+
+
+def test_relu_clip_sum_on_object_arrays_of_duals():
+    """What the transforms' scalar tier passes to f: object arrays of Duals."""
+    x = np.array([Dual(0.5, 1.0), Dual(-0.5, 2.0)], dtype=object)
+    r = dg.relu(x)
+    assert r.dtype == object and [(e.value, e.tangent) for e in r] == [(0.5, 1.0), (0.0, 0.0)]
+    c = dg.clip(x, -0.2, 1.0)
+    assert [(float(e) if not isinstance(e, Dual) else (e.value, e.tangent)) for e in c] == [
+        (0.5, 1.0), -0.2]
+    s = dg.sum(x * x)
+    assert isinstance(s, Dual) and (s.value, s.tangent) == (0.5, 2 * 0.5 - 2 * 0.5 * 2.0)
+    np.testing.assert_allclose(dg.grad(lambda v: dg.sum(dg.relu(v) ** 2))(np.array([0.5, -1.0])),
+                               [1.0, 0.0])

@@ -226,12 +226,14 @@ def test_chrome_trace(tmp_path, restored):
 
 
 def test_nothing_is_installed_outside_a_profile(restored):
-    original_sum = ops.sum
+    original_sum, public_sum, original_zeros = ops.sum, dg.sum, ops.zeros
     with profile() as prof:
-        assert ops.sum is not original_sum and dg.sum is ops.sum
-        assert ops.sum.__wrapped__ is original_sum
+        assert ops.sum is not original_sum and ops.sum.__wrapped__ is original_sum
+        # dg.sum (which also takes the scalar tier's values) calls the timed ops.sum
+        assert dg.sum is public_sum
+        assert ops.zeros is not original_zeros and dg.zeros is ops.zeros
         assert current_callbacks() == [profiler._record, profiler._record]
-    assert ops.sum is original_sum and dg.sum is original_sum
+    assert ops.sum is original_sum and dg.sum is public_sum and dg.zeros is original_zeros
     assert prof.key_averages() == []  # nothing ran
 
 
