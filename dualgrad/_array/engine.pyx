@@ -875,14 +875,17 @@ def run_backward(tuple outputs, tuple grads, bint keep_graph, bint create_graph,
 
 cdef class Pass:
     """The state of one backward pass: for each target (a Node or a leaf) met,
-    its consumers that have not run yet and the gradient arrived so far. It
-    lives in the pass, never in the graph, so that passes over one graph in
-    several threads at once, or a pass started inside another's rule (a
-    Function's backward calling autograd.grad), cannot see each other's counts.
+    its consumers that have not run yet and the gradient arrived so far. The
+    counts and gradients live in the pass, never in the graph, so that passes
+    over one graph in several threads at once, or a pass started inside
+    another's rule (a Function's backward calling autograd.grad), cannot see
+    each other's.
 
-    Targets are numbered (slots) as the pass meets them; the counting walk also
-    notes the slot of each node's edges, so that running the rules needs no
-    lookups."""
+    Targets are numbered (slots) as the pass meets them. A node free of other
+    passes notes which pass holds it and its slot there (``owner``, ``slot``),
+    given back when the pass ends; a node another pass holds gets its slot from
+    this pass's own dict. The counting walk also notes the slot of each node's
+    edges, so that running the rules needs no lookups."""
 
     def __cinit__(self):
         self.slot_of = {}

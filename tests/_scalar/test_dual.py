@@ -536,7 +536,8 @@ def _table_functions():
     return [(getattr(dg, r.name), r.arity) for r in RULES if hasattr(dg, r.name)]
 
 
-@pytest.mark.parametrize("bad", [None, object(), "1.5", b"x"], ids=["None", "object", "str", "bytes"])
+@pytest.mark.parametrize("bad", [None, object(), "1.5", b"x"],
+                         ids=["None", "object", "str", "bytes"])
 def test_every_table_function_refuses_other_types_at_once(bad):
     import sys
     old = sys.getrecursionlimit()
