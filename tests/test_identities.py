@@ -4,14 +4,18 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import dualgrad as dg
 from dualgrad import Dual
 from dualgrad._rules.table import BY_NAME, RULES
 
-SETTINGS = settings(deadline=None, derandomize=True, max_examples=150)
+# Derandomized, so the examples are the same every run. The chain-rule tests
+# reject the points outside a row's domain (assume), many for the narrow
+# domains: that is expected, so neither that nor slowness fails a test.
+SETTINGS = settings(deadline=None, derandomize=True, max_examples=150,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 UNARY = [r for r in RULES if r.arity == 1 and r.smooth]
 BINARY = [r for r in RULES if r.arity == 2 and r.smooth and not getattr(r, "integer", ())]
 directions = pytest.mark.parametrize("k", [1, 3])
