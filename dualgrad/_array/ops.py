@@ -19,7 +19,7 @@ import numpy as np
 
 from dualgrad import gpu
 from dualgrad._array import dualops as _dualops, engine
-from dualgrad._array.dualarray import DualArray, make as _dual
+from dualgrad._array.dualarray import DualArray, chain as _chain, make as _dual
 from dualgrad._array.dualops import extreme_hits, kron
 from dualgrad._array import tensor as _tensor
 from dualgrad._array.engine import (TensorBase, alias, bump_version, is_grad_enabled,
@@ -366,12 +366,14 @@ def _apply_steps(ns, x, steps):
 
 # ---------------------------------------------------------------------------
 # The namespaces backward rules run against. Both provide the table's rows by
-# name, ``where``, and the functions below with NumPy's signatures.
+# name, ``where``, ``chain`` (the chain rule's NaN-safe product partial * g,
+# exactly 0 where g is 0) and the functions below with NumPy's signatures.
 
 class NumpyNS:
     """Backward rules over ndarrays (an ordinary backward pass)."""
 
     where = staticmethod(np.where)
+    chain = staticmethod(_chain)
     sum = staticmethod(lambda x, axis=None, keepdims=False: np.sum(x, axis=axis,
                                                                    keepdims=keepdims))
     broadcast_to = staticmethod(np.broadcast_to)
@@ -436,6 +438,7 @@ class TensorNS:
     """Backward rules over Tensors: what they do is recorded (create_graph)."""
 
     where = staticmethod(lambda c, a, b: _where(c, a, b))
+    chain = staticmethod(_chain)
     sum = staticmethod(lambda x, axis=None, keepdims=False: _sum(_ten(x), axis, keepdims))
     broadcast_to = staticmethod(lambda x, shape: _broadcast_to(_ten(x), shape))
     reshape = staticmethod(lambda x, shape: _reshape(_ten(x), shape))

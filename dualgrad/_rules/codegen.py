@@ -123,8 +123,9 @@ def header():
         params = ", ".join(f"dg_dual {v}" for v in r.operands)
         vals = ", ".join(f"{v}.v" for v in r.operands)
         # A zero tangent is a constant: it contributes nothing, even where the
-        # partial is inf or nan (the exponent of x**3 at x < 0), as for Dual.
-        tangent = " + ".join(f"({v}.t == 0.0 ? 0.0 : {dname}({vals}, ans) * {v}.t)"
+        # partial is inf or nan (the exponent of x**3 at x < 0), as in every tier;
+        # its partial is not even computed (most tangents here are constants').
+        tangent = " + ".join(f"DG_CHAIN_LAZY({dname}({vals}, ans), {v}.t)"
                              for dname, v in zip(derivative_names(r), r.operands))
         out.append(f"DG_FN dg_dual dgd_{r.name}({params}) "
                    f"{{ double ans = dg_{r.name}({vals}); return dgd(ans, {tangent}); }}")
@@ -158,6 +159,7 @@ def pxd():
         "        double v",
         "        double t",
         "    dg_dual dgd(double v, double t)",
+        "    double dg_chain(double partial, double t)   # partial * t, exactly 0 where t is 0",
     ]
     for r in RULES:
         for kind, prefix in (("double", "dg"), ("dg_dual", "dgd")):

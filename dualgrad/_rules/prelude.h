@@ -22,6 +22,26 @@
 #define DG_LN2  0.69314718055994530942
 #define DG_LN10 2.30258509299404568402
 
+/* The chain rule's product of a local partial derivative and a tangent (or an
+ * adjoint), with a strong zero: a zero tangent contributes exactly 0 whatever
+ * the partial, inf and nan included. A direction that does not move an operand,
+ * or a value the output does not use, then cannot poison a derivative
+ * (sqrt at 0, x**y at x < 0, a nan in another element); a nan tangent still
+ * propagates. Every tier's chain rule goes through this one function. The
+ * product is computed unconditionally and only selected: no data-dependent
+ * work, so compilers can turn it into a blend where they vectorise (GPU:
+ * a predicated select). */
+DG_FN double dg_chain(double partial, double t)
+{
+    double product = partial * t;
+    return t == 0.0 ? 0.0 : product;
+}
+
+/* dg_chain where the partial is an expression worth not evaluating at all when
+ * t is 0 (the derivatives inside the dgd_ forms of rules.h, where most tangents
+ * are those of constants): the same rule, the partial computed only if needed. */
+#define DG_CHAIN_LAZY(partial, t) ((t) == 0.0 ? 0.0 : dg_chain((partial), (t)))
+
 /* pow with the exponents that scalar code writes most (x**2, x**1, x**0) done
  * without libm's general algorithm: x*x is correctly rounded, as glibc's pow
  * is, so the results are the same bits, at a fraction of the cost. */

@@ -2,6 +2,7 @@
 # that dual.pyx and math.pyx share. A one-direction Dual is 48 bytes: the object
 # header, the value, the direction count and flags, and two tangent slots.
 
+from dualgrad._rules.rules cimport dg_chain
 from dualgrad._scalar.real cimport as_real
 
 cdef union DualTangents:
@@ -28,18 +29,19 @@ cdef int mismatch(Dual x, Dual y) except -1
 
 
 cdef inline Dual chain1(Dual x, double ans, double d):
-    """The Dual with value ans and tangents d * x's tangents."""
+    """The Dual with value ans and tangents d * x's tangents (a zero tangent stays 0)."""
     cdef Dual r = new_dual(ans, x.k, x.vec)
     cdef double *rt = tangents(r)
     cdef double *xt = tangents(x)
     cdef int j
     for j in range(x.k):
-        rt[j] = d * xt[j]
+        rt[j] = dg_chain(d, xt[j])
     return r
 
 
 cdef inline Dual chain2(Dual x, Dual y, double ans, double dx, double dy):
-    """The Dual with value ans and tangents dx * x's + dy * y's tangents."""
+    """The Dual with value ans and tangents dx * x's + dy * y's tangents (a zero
+    tangent contributes 0)."""
     if x.k != y.k:
         mismatch(x, y)
     cdef Dual r = new_dual(ans, x.k, x.vec | y.vec)
@@ -48,5 +50,5 @@ cdef inline Dual chain2(Dual x, Dual y, double ans, double dx, double dy):
     cdef double *yt = tangents(y)
     cdef int j
     for j in range(x.k):
-        rt[j] = dx * xt[j] + dy * yt[j]
+        rt[j] = dg_chain(dx, xt[j]) + dg_chain(dy, yt[j])
     return r

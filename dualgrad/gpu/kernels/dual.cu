@@ -1,8 +1,8 @@
 /* The table's rows in forward mode (DualArray): value and k tangents in one
  * pass, the derivative taken once per element. Tangents are (k, n) row-major,
  * as on the CPU; the arithmetic is the CPU loop's (dualarray.pyx.tp), so that
- * the two agree to rounding: d * t even where t is 0, and a row whose
- * derivative is identically zero writes zeros. */
+ * the two agree to rounding: dg_chain(d, t), exactly 0 where t is 0 whatever d,
+ * and a row whose derivative is identically zero writes zeros. */
 #include "common.cuh"
 
 #define DUAL1(name, has_d)                                                         \
@@ -15,7 +15,7 @@
             double d = has_d ? dg_##name##_d((double)x[i], a) : 0.0;               \
             o[i] = (real)a;                                                        \
             for (long long j = 0; j < k; j++)                                      \
-                to[j * n + i] = has_d ? (real)(d * tx[j * n + i]) : (real)0.0;     \
+                to[j * n + i] = has_d ? (real)dg_chain(d, tx[j * n + i]) : (real)0.0; \
         }                                                                          \
     }
 
@@ -36,8 +36,9 @@
             o[i] = (real)a;                                                        \
             for (long long j = 0; j < k; j++) {                                    \
                 long long at = j * n + i;                                          \
-                to[at] = (real)(ux && uy ? dx * tx[at] + dy * ty[at]               \
-                                : ux ? dx * tx[at] : uy ? dy * ty[at] : 0.0);      \
+                to[at] = (real)(ux && uy ? dg_chain(dx, tx[at]) + dg_chain(dy, ty[at]) \
+                                : ux ? dg_chain(dx, tx[at])                        \
+                                : uy ? dg_chain(dy, ty[at]) : 0.0);                \
             }                                                                      \
         }                                                                          \
     }
