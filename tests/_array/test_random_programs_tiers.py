@@ -548,8 +548,8 @@ def test_second_order_reverse_outer(program):
 # Known bugs found by the draws above (left out of them; strict: fixing one
 # makes its test fail here, then remove the exclusion above)
 
-@pytest.mark.xfail(strict=True, reason="the tape's forward-over-reverse sweep multiplies a nan "
-                   "adjoint by a partial's zero tangent: the Hessian row of a nan input is nan")
+@pytest.mark.xfail(strict=True, reason="the tape's forward-over-reverse sweep gives the Hessian "
+                   "row of a nan input all nan, where PyTorch gives [1, 0]")
 def test_scalar_hessian_row_of_a_nan_input(forced_plan):
     """s = sum((-x)**2) / 2 at x = [nan, -0.92]: PyTorch's Hessian is the identity
     (d(-1)/dx = 0 whatever x); the scalar tier gives row 0 = [nan, nan]."""
@@ -558,8 +558,9 @@ def test_scalar_hessian_row_of_a_nan_input(forced_plan):
     np.testing.assert_array_equal(h, np.eye(2))
 
 
-@pytest.mark.xfail(strict=True, reason="Tensors holding DualArrays: a guarded sqrt's nan "
-                   "partial reaches the Hessian (the NaN-safe rule is not applied there)")
+@pytest.mark.xfail(strict=True, reason="Tensors holding DualArrays (forward over reverse on the "
+                   "array tier): the unused sqrt side of where(x > 0, sqrt(x), -x) makes "
+                   "d2s/dx2 nan at x < 0; the scalar tier gives 1")
 def test_array_hessian_through_a_guarded_sqrt(forced_plan):
     """s = sum(where(x > 0, sqrt(x), -x)**2) / 2: d2s/dx2 = 1 at x < 0 (the scalar
     tier gives 1; PyTorch gives nan, as the NaN-safe rule says it should not)."""
