@@ -124,13 +124,13 @@ def test_negative_base_power(mode):
 
 def test_negative_base_power_grad_every_tier():
     assert dg.grad(_pow01)(np.array([-2.0, 2.0]))[0] == -4.0
-    assert dg.Dual(-2.0, [1.0, 0.0]) ** dg.Dual(2.0, [0.0, 1.0]) is not None
     d = dg.Dual(-2.0, [1.0, 0.0]) ** dg.Dual(2.0, [0.0, 1.0])
     assert d.tangent[0] == -4.0 and np.isnan(d.tangent[1])
     x = dg.DualArray(np.array([-2.0]), np.array([[1.0]]))
     assert (x ** np.array([2.0])).tangent.tolist() == [[-4.0]]
     x = dg.DualArray(np.array([-2.0, 2.0]), np.eye(2))
-    assert (x[0] ** x[1]).tangent[0] == -4.0
+    with np.errstate(invalid="ignore"):      # log(-2) in the exponent's partial
+        assert (x[0] ** x[1]).tangent[0] == -4.0
     t = dg.tensor([-2.0, 2.0], requires_grad=True)
     (t[0] ** t[1]).backward()
     assert t.grad[0].item() == -4.0
@@ -181,6 +181,7 @@ def test_where_sqrt_broadcast_fallback():
 # ---------------------------------------------------------------------------
 # Second order: forward over reverse and reverse over forward
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")   # log(0) in partials not used
 def test_reverse_over_forward_power_zero_base():
     f = lambda y: np.power(0.0, y)
     inner = lambda y: dg.jvp(f, (y,), (np.ones_like(y),))[1]
