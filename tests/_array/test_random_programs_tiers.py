@@ -213,7 +213,8 @@ class Program:
         (last, w_last), *others = self.outputs[::-1]
         y = L.reshape(nodes[last], (-1,)) * w_last
         for i, w in others:
-            y = y + L.sum(nodes[i]) * w
+            # (A 0-d node is added as it is: test_numpy_sum_of_a_lone_dual_or_var.)
+            y = y + (L.sum(nodes[i]) if np.ndim(nodes[i]) else nodes[i]) * w
         return y
 
     def s(self, L, x):
@@ -280,12 +281,12 @@ def programs(draw):
             if name in BRANCHES and (a - b).abs().min() < 1e-3:
                 name = "add"    # a (near) tie: the derivative would depend on rounding
             add(name, BINARY[name], (j, i) if draw(st.booleans()) else (i, j))
-        elif kind == "reduce":
+        elif kind == "reduce" and x_i.ndim:
             red = draw(st.sampled_from(["sum", "mean"]))
             axis = draw(st.none() | st.integers(-x_i.ndim, x_i.ndim - 1)) if x_i.ndim else None
             keep = draw(st.booleans()) and axis is not None
             add(f"{red}({axis},{keep})", reduce_op(red, axis, keep), (i,))
-        else:
+        elif kind == "shape":
             n = x_i.numel()
             options = [("flat", reshape_op((-1,)))]
             if x_i.ndim == 2:
@@ -448,7 +449,7 @@ def ran_on(seen, tier, mode):
     assert seen and all(t is TIER_TYPES[tier, mode] for t in seen[-1:]), (tier, mode, seen)
 
 
-SETTINGS = settings(max_examples=25, deadline=None, derandomize=True, database=None,
+SETTINGS = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow,
                                            HealthCheck.function_scoped_fixture])
 
@@ -573,10 +574,21 @@ def test_array_hessian_through_a_guarded_sqrt(forced_plan):
 @pytest.mark.xfail(strict=True, reason="reverse over forward: the nan value of y0 = arctan(nan) "
                    "reaches d2s/dx0dx1 through the inner tangent's zero")
 def test_reverse_over_forward_beside_a_nan_input():
-    """s = sum(arctan(x)**2) / 2 at x = [nan, -0.92]: d2s/dx0dx1 = 0 (PyTorch: 0);
-    dg.jacrev(dg.jacfwd(s)) gives nan there."""
+    """s = sum(arctan(x)**2) / 2 at x = [nan, -0.92]: row 1 of PyTorch's Hessian is
+    [0, -0.108] (ds/dx1 does not depend on x0); dg.jacrev(dg.jacfwd(s)) gives
+    [nan, -0.108]."""
     h = dg.jacrev(dg.jacfwd(lambda x: np.sum(np.arctan(x) ** 2) * 0.5))(np.array([np.nan, -0.92]))
-    assert h[0, 1] == 0.0 and h[1, 0] == 0.0, h
+    assert h[1, 0] == 0.0, h
+
+
+@pytest.mark.xfail(strict=True, raises=TypeError, reason="np.sum of a lone Dual or Var (a 0-d "
+                   "value on the scalar tier) is refused by their __array_ufunc__ ('reduce')")
+@pytest.mark.parametrize("tier_mode", [("scalar", "forward"), ("scalar", "reverse")])
+def test_numpy_sum_of_a_lone_dual_or_var(tier_mode, forced_plan):
+    """np.sum(np.sum(x)): NumPy gives the sum, as np.mean(np.mean(x)) works."""
+    forced(forced_plan, *tier_mode)
+    g = dg.grad(lambda x: np.sum(np.sum(x)))(np.array([1.0, 2.0]))
+    np.testing.assert_array_equal(g, [1.0, 1.0])
 
 
 @pytest.mark.xfail(strict=True, raises=TypeError, reason="np.where on DualArrays holding "
@@ -593,7 +605,7 @@ def test_programs_reach_the_nan_safe_cases():
     NaN-safe rule turns into numbers (rule 2), and nan inputs (rule 3)."""
     seen = {"rule 2": 0, "nan input": 0, "long": 0, "guarded": 0, "dead": 0}
 
-    @settings(max_examples=40, deadline=None, derandomize=True, database=None)
+    @settings(max_examples=60, deadline=None, derandomize=True, database=None)
     @given(programs())
     def collect(program):
         ref = Reference(program)
