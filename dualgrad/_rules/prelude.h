@@ -53,7 +53,7 @@ DG_FN double dg_chain(double partial, double t)
 /* dg_chain where the partial is an expression worth not evaluating at all when
  * t is 0 (the derivatives inside the dgd_ forms of rules.h, where most tangents
  * are those of constants): the same rule, the partial computed only if needed. */
-#define DG_CHAIN_LAZY(partial, t) ((t) == 0.0 ? 0.0 : dg_chain((partial), (t)))
+#define DG_CHAIN_LAZY(partial, t) ((t) == 0.0 ? 0.0 : (partial) * (t))
 
 /* pow with the exponents that scalar code writes most (x**2, x**1, x**0) done
  * without libm's general algorithm: x*x is correctly rounded, as glibc's pow
