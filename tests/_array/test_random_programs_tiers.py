@@ -515,8 +515,6 @@ def test_second_order_forward_over_reverse(program, forced_plan):
     for tier in ("scalar", "array"):
         if tier == "scalar" and program.nan_input:
             continue    # test_scalar_hessian_row_of_a_nan_input: a known bug
-        if tier == "array" and any(name in GUARDED for name, _, _ in program.steps):
-            continue    # test_array_hessian_through_a_guarded_sqrt: a known bug
         forced(forced_plan, tier, "forward-over-reverse")
         seen = []
         h = dg.hessian(traced(program, seen, "s"))(program.x)
@@ -545,6 +543,17 @@ def test_second_order_reverse_outer(program):
     check_hessian(h, ref, "hessian reverse over reverse (Tensor)")
 
 
+def test_array_hessian_through_a_guarded_sqrt(forced_plan):
+    """s = sum(where(x > 0, sqrt(x), -x)**2) / 2: d2s/dx2 = 1 at x < 0, as on the
+    scalar tier (PyTorch gives nan). Forward over reverse on Tensors holding
+    DualArrays: the adjoint through the unused sqrt is zero as a dual number,
+    so it contributes zero tangents too (it gave nan: p' * 0 with p' nan)."""
+    forced(forced_plan, "array", "forward-over-reverse")
+    h = dg.hessian(lambda x: np.sum(np.where(x > 0, np.sqrt(x), -x) ** 2) * 0.5)(
+        np.array([0.55, -0.92]))
+    np.testing.assert_allclose(h, np.diag([0.0, 1.0]), atol=1e-12)
+
+
 # ---------------------------------------------------------------------------
 # Known bugs found by the draws above (left out of them; strict: fixing one
 # makes its test fail here, then remove the exclusion above)
@@ -557,18 +566,6 @@ def test_scalar_hessian_row_of_a_nan_input(forced_plan):
     forced(forced_plan, "scalar", "forward-over-reverse")
     h = dg.hessian(lambda x: np.sum((-x) ** 2) * 0.5)(np.array([np.nan, -0.92]))
     np.testing.assert_array_equal(h, np.eye(2))
-
-
-@pytest.mark.xfail(strict=True, reason="Tensors holding DualArrays (forward over reverse on the "
-                   "array tier): the unused sqrt side of where(x > 0, sqrt(x), -x) makes "
-                   "d2s/dx2 nan at x < 0; the scalar tier gives 1")
-def test_array_hessian_through_a_guarded_sqrt(forced_plan):
-    """s = sum(where(x > 0, sqrt(x), -x)**2) / 2: d2s/dx2 = 1 at x < 0 (the scalar
-    tier gives 1; PyTorch gives nan, as the NaN-safe rule says it should not)."""
-    forced(forced_plan, "array", "forward-over-reverse")
-    h = dg.hessian(lambda x: np.sum(np.where(x > 0, np.sqrt(x), -x) ** 2) * 0.5)(
-        np.array([0.55, -0.92]))
-    np.testing.assert_allclose(h, np.diag([0.0, 1.0]), atol=1e-12)
 
 
 @pytest.mark.xfail(strict=True, reason="reverse over forward: the nan value of y0 = arctan(nan) "
