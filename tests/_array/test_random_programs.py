@@ -74,6 +74,23 @@ def _broadcast(sa, sb):
         return None
 
 
+def shape_steps(shape, reshape_op, transpose_op, expand_op):
+    """The shape changes a node of ``shape`` may take, as (name, step) pairs,
+    with the steps made by the given constructors (each library's spelling)."""
+    n = int(np.prod(shape))
+    options = [("flat", reshape_op((-1,)))]
+    if len(shape) == 2:
+        options.append(("transpose", transpose_op))
+    if n == 6:
+        options += [("reshape32", reshape_op((3, 2))), ("reshape23", reshape_op((2, 3)))]
+    if n == 3:
+        options += [("reshape31", reshape_op((3, 1))), ("reshape13", reshape_op((1, 3)))]
+    for target in [(2, 3), (3, 3), (2, 2, 3)]:
+        if _broadcast(shape, target) == target:
+            options.append((f"expand{target}", expand_op(target)))
+    return options
+
+
 @st.composite
 def programs(draw):
     """(input shapes, input values, steps, outputs, hvp directions); a step is
@@ -122,17 +139,7 @@ def programs(draw):
             keep = draw(st.booleans())
             add(f"{red}({axis},{keep})", reduce_op(red, axis, keep), (i,))
         else:
-            n = x.numel()
-            options = [("flat", reshape_op((-1,)))]
-            if x.ndim == 2:
-                options.append(("transpose", transpose_op))
-            if n == 6:
-                options += [("reshape32", reshape_op((3, 2))), ("reshape23", reshape_op((2, 3)))]
-            if n == 3:
-                options += [("reshape31", reshape_op((3, 1))), ("reshape13", reshape_op((1, 3)))]
-            for target in [(2, 3), (3, 3), (2, 2, 3)]:
-                if _broadcast(tuple(x.shape), target) == target:
-                    options.append((f"expand{target}", expand_op(target)))
+            options = shape_steps(tuple(x.shape), reshape_op, transpose_op, expand_op)
             name, f = options[draw(st.integers(0, len(options) - 1))]
             add(name, f, (i,))
     # The output: the last node and up to two earlier ones, each reduced to a scalar.

@@ -44,6 +44,7 @@ from hypothesis import strategies as st
 
 import dualgrad as dg
 from dualgrad import functional
+from test_random_programs import _broadcast, shape_steps   # the same shape changes
 
 F64 = torch.float64
 SHAPES = [(3,), (2, 3), (2, 1), (1, 3)]
@@ -181,13 +182,6 @@ def transpose_op(L, x):
     return L.transpose(x)
 
 
-def _broadcast(sa, sb):
-    try:
-        return np.broadcast_shapes(sa, sb)
-    except ValueError:
-        return None
-
-
 class Program:
     """Inputs: pieces of shapes ``shapes`` of the flat vector x. ``steps``:
     (name, function of (names, *nodes), operand indices); ``outputs``: (node,
@@ -287,17 +281,7 @@ def programs(draw):
             keep = draw(st.booleans()) and axis is not None
             add(f"{red}({axis},{keep})", reduce_op(red, axis, keep), (i,))
         elif kind == "shape":
-            n = x_i.numel()
-            options = [("flat", reshape_op((-1,)))]
-            if x_i.ndim == 2:
-                options.append(("transpose", transpose_op))
-            if n == 6:
-                options += [("reshape32", reshape_op((3, 2))), ("reshape23", reshape_op((2, 3)))]
-            if n == 3:
-                options += [("reshape31", reshape_op((3, 1))), ("reshape13", reshape_op((1, 3)))]
-            for target in [(2, 3), (3, 3), (2, 2, 3)]:
-                if _broadcast(tuple(x_i.shape), target) == target:
-                    options.append((f"expand{target}", expand_op(target)))
+            options = shape_steps(tuple(x_i.shape), reshape_op, transpose_op, expand_op)
             name, f = options[draw(st.integers(0, len(options) - 1))]
             add(name, f, (i,))
     live = [j for j in range(len(nodes)) if j not in dead]
