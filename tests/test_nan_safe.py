@@ -218,6 +218,37 @@ def test_hessian_zero_adjoint_value_with_tangent():
     assert h.tolist() == [1.0]
 
 
+def _neg_square(x):
+    return np.sum((-x) ** 2) * 0.5
+
+
+@pytest.mark.parametrize("tier", ("scalar", "array"))
+def test_constant_partial_beside_a_nan_adjoint(tier, forced_plan):
+    """s = sum((-x)**2) / 2 at x = [nan, -0.92]: the Hessian is the identity, as
+    PyTorch's (the partial of -x is -1 whatever x). The second-order term (the
+    partial's tangent, 0, times the adjoint, nan at x0) is exactly 0: dg_chain_both."""
+    forced_plan.update(tier=tier, mode="forward-over-reverse")
+    h = dg.hessian(_neg_square)(np.array([np.nan, -0.92]))
+    assert np.asarray(h).tolist() == [[1.0, 0.0], [0.0, 1.0]]
+
+
+def test_constant_partial_beside_a_nan_adjoint_reverse_outer():
+    x = np.array([np.nan, -0.92])
+    assert np.asarray(dg.jacrev(dg.jacfwd(_neg_square))(x)).tolist() == [[1.0, 0.0], [0.0, 1.0]]
+    t = dg.tensor(x, requires_grad=True)
+    (g,) = dg.autograd.grad(_neg_square(t), t, create_graph=True)
+    rows = [dg.autograd.grad(g[j], t, retain_graph=True)[0].numpy().tolist() for j in range(2)]
+    assert rows == [[1.0, 0.0], [0.0, 1.0]]
+
+
+def test_chain_both():
+    from dualgrad._array.dualarray import chain_both
+    a = np.array([0.0, 0.0, 2.0, np.nan, 3.0])
+    b = np.array([np.nan, np.inf, 0.0, 1.0, 2.0])
+    out = chain_both(a, b)
+    assert out[:3].tolist() == [0.0, 0.0, 0.0] and math.isnan(out[3]) and out[4] == 6.0
+
+
 # ---------------------------------------------------------------------------
 # nan still propagates; values are untouched
 

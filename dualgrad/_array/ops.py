@@ -19,7 +19,8 @@ import numpy as np
 
 from dualgrad import gpu
 from dualgrad._array import dualops as _dualops, engine
-from dualgrad._array.dualarray import DualArray, chain as _chain, make as _dual
+from dualgrad._array.dualarray import (DualArray, chain as _chain, chain_both as _chain_both,
+                                       level_of, make as _dual)
 from dualgrad._array.dualops import extreme_hits, kron
 from dualgrad._array import tensor as _tensor
 from dualgrad._array.engine import (TensorBase, alias, bump_version, is_grad_enabled,
@@ -367,13 +368,15 @@ def _apply_steps(ns, x, steps):
 # ---------------------------------------------------------------------------
 # The namespaces backward rules run against. Both provide the table's rows by
 # name, ``where``, ``chain`` (the chain rule's NaN-safe product partial * g,
-# exactly 0 where g is 0) and the functions below with NumPy's signatures.
+# exactly 0 where g is 0), ``chain_both`` (exactly 0 where either factor is 0)
+# and the functions below with NumPy's signatures.
 
 class NumpyNS:
     """Backward rules over ndarrays (an ordinary backward pass)."""
 
     where = staticmethod(np.where)
     chain = staticmethod(_chain)
+    chain_both = staticmethod(_chain_both)
     sum = staticmethod(lambda x, axis=None, keepdims=False: np.sum(x, axis=axis,
                                                                    keepdims=keepdims))
     broadcast_to = staticmethod(np.broadcast_to)
@@ -439,6 +442,7 @@ class TensorNS:
 
     where = staticmethod(lambda c, a, b: _where(c, a, b))
     chain = staticmethod(_chain)
+    chain_both = staticmethod(_chain_both)
     sum = staticmethod(lambda x, axis=None, keepdims=False: _sum(_ten(x), axis, keepdims))
     broadcast_to = staticmethod(lambda x, shape: _broadcast_to(_ten(x), shape))
     reshape = staticmethod(lambda x, shape: _reshape(_ten(x), shape))
@@ -1971,6 +1975,8 @@ _LOGICAL_UFUNCS = frozenset((np.logical_and, np.logical_or, np.logical_not, np.l
 
 
 def array_ufunc(ufunc, method, inputs, kwargs):
+    if _inner_forward(inputs):
+        return NotImplemented
     name = f"numpy.{ufunc.__name__}"
     if kwargs.get("out") is not None:
         raise TypeError(f"{name}(..., out=...) on a Tensor is not supported: it would write "
@@ -2121,7 +2127,24 @@ HANDLED = {
 del HANDLED[np.logaddexp]
 
 
+def _inner_forward(operands):
+    """Whether a DualArray among ``operands`` (or in a list or tuple of them) is of
+    a higher level than every Tensor there: a forward transform inside this reverse
+    one (reverse over forward), whose values are Tensors. It takes the operation,
+    as in the operators (tensor.binary_op), and the Tensors are its constants."""
+    dual = tensor = 0
+    for o in operands:
+        for a in (o if isinstance(o, (list, tuple)) else (o,)):
+            if type(a) is DualArray:
+                dual = builtins.max(dual, a.level)
+            elif isinstance(a, TensorBase):
+                tensor = builtins.max(tensor, level_of(a))
+    return dual > tensor
+
+
 def array_function(func, types, args, kwargs):
+    if DualArray in types and _inner_forward(args):
+        return NotImplemented
     if kwargs.get("out") is not None:
         raise TypeError(f"numpy.{func.__name__}(..., out=...) on a Tensor is not supported: it "
                         f"would write around the graph; assign the result instead")

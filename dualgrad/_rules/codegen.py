@@ -160,6 +160,7 @@ def pxd():
         "        double t",
         "    dg_dual dgd(double v, double t)",
         "    double dg_chain(double partial, double t)   # partial * t, exactly 0 where t is 0",
+        "    double dg_chain_both(double a, double b)    # a * b, exactly 0 where a or b is 0",
     ]
     for r in RULES:
         for kind, prefix in (("double", "dg"), ("dg_dual", "dgd")):

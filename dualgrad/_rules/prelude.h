@@ -50,6 +50,16 @@ DG_FN double dg_chain(double partial, double t)
 #endif
 }
 
+/* The product of a tangent and an adjoint, with the strong zero on both: the
+ * second-order term of forward over reverse (the partial's tangent times the
+ * adjoint). A partial that does not move along the direction (-x, x*c: its
+ * tangent is 0) contributes exactly 0 even where the adjoint is nan, as a nan
+ * input's own adjoint is; symbolic second derivatives have no such term. */
+DG_FN double dg_chain_both(double a, double b)
+{
+    return a == 0.0 || b == 0.0 ? 0.0 : a * b;
+}
+
 /* dg_chain where the partial is an expression worth not evaluating at all when
  * t is 0 (the derivatives inside the dgd_ forms of rules.h, where most tangents
  * are those of constants): the same rule, the partial computed only if needed. */

@@ -23,10 +23,11 @@ def array_ufunc(ufunc, method, inputs, kwargs, apply, value):
     table row (NotImplemented for unsupported operands) and ``value(a)`` reads a value.
 
     With an ndarray among the inputs the scalars join NumPy's object loops, which
-    call back into their operators and methods element by element.
+    call back into their operators and methods element by element. So do the
+    ufunc methods (``np.sum(d)`` is ``np.add.reduce``): a lone scalar is a 0-d array.
     """
     if method != "__call__":
-        return NotImplemented
+        return getattr(ufunc, method)(*[object_scalar(a) for a in inputs], **kwargs)
     if any(isinstance(a, np.ndarray) for a in inputs):
         return ufunc(*[object_scalar(a) for a in inputs], **kwargs)
     if kwargs:

@@ -488,17 +488,11 @@ def check_hessian(h, ref, what):
           lambda: ref.substituted("hessian"))
 
 
-def has_branch(program):
-    return any(name in GUARDED or name in BRANCHES for name, _, _ in program.steps)
-
-
 @SETTINGS
 @given(program=programs())
 def test_second_order_forward_over_reverse(program, forced_plan):
     ref = Reference(program)
     for tier in ("scalar", "array"):
-        if tier == "scalar" and program.nan_input:
-            continue    # test_scalar_hessian_row_of_a_nan_input: a known bug
         forced(forced_plan, tier, "forward-over-reverse")
         seen = []
         h = dg.hessian(traced(program, seen, "s"))(program.x)
@@ -513,11 +507,8 @@ def test_second_order_reverse_outer(program):
     (create_graph on Tensors, the program on dualgrad's own functions)."""
     ref = Reference(program)
     x = program.x
-    # Known bugs: test_reverse_over_forward_through_where, and
-    # test_reverse_over_forward_beside_a_nan_input.
-    if not has_branch(program) and not program.nan_input:
-        h = dg.jacrev(dg.jacfwd(lambda x: program.s(NumpyNames, x)))(x)
-        check_hessian(h, ref, "hessian reverse over forward")
+    h = dg.jacrev(dg.jacfwd(lambda x: program.s(NumpyNames, x)))(x)
+    check_hessian(h, ref, "hessian reverse over forward")
 
     t = dg.tensor(x, requires_grad=True)
     (g,) = dg.autograd.grad(program.s(DualgradNames, t), t, create_graph=True)
@@ -538,47 +529,43 @@ def test_array_hessian_through_a_guarded_sqrt(forced_plan):
     np.testing.assert_allclose(h, np.diag([0.0, 1.0]), atol=1e-12)
 
 
-# ---------------------------------------------------------------------------
-# Known bugs found by the draws above (left out of them; strict: fixing one
-# makes its test fail here, then remove the exclusion above)
-
-@pytest.mark.xfail(strict=True, reason="the tape's forward-over-reverse sweep gives the Hessian "
-                   "row of a nan input all nan, where PyTorch gives [1, 0]")
-def test_scalar_hessian_row_of_a_nan_input(forced_plan):
-    """s = sum((-x)**2) / 2 at x = [nan, -0.92]: PyTorch's Hessian is the identity
-    (d(-1)/dx = 0 whatever x); the scalar tier gives row 0 = [nan, nan]."""
-    forced(forced_plan, "scalar", "forward-over-reverse")
-    h = dg.hessian(lambda x: np.sum((-x) ** 2) * 0.5)(np.array([np.nan, -0.92]))
-    np.testing.assert_array_equal(h, np.eye(2))
+def test_reverse_over_forward_through_where():
+    """s = sum(where(x > 0, x*x, -x)**2) / 2: d2s/dx2 = 6x^2 at x > 0, 1 at x < 0.
+    The condition is a Tensor (a comparison of DualArrays holding Tensors): the
+    DualArray of the inner forward transform takes np.where, not the Tensor (it
+    raised TypeError)."""
+    h = dg.jacrev(dg.jacfwd(lambda x: np.sum(np.where(x > 0, x * x, -x) ** 2) * 0.5))(
+        np.array([0.5, -0.9]))
+    np.testing.assert_allclose(h, np.diag([1.5, 1.0]), atol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, reason="reverse over forward: the nan value of y0 = arctan(nan) "
-                   "reaches d2s/dx1dx0 (PyTorch: 0) through the inner tangent of zero")
-def test_reverse_over_forward_beside_a_nan_input():
-    """s = sum(arctan(x)**2) / 2 at x = [nan, -0.92]: row 1 of PyTorch's Hessian is
-    [0, -0.108] (ds/dx1 does not depend on x0); dg.jacrev(dg.jacfwd(s)) gives
-    [nan, -0.108]."""
-    h = dg.jacrev(dg.jacfwd(lambda x: np.sum(np.arctan(x) ** 2) * 0.5))(np.array([np.nan, -0.92]))
-    assert h[1, 0] == 0.0, h
-
-
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="np.sum of a lone Dual or Var (a 0-d "
-                   "value on the scalar tier) is refused by their __array_ufunc__ ('reduce')")
 @pytest.mark.parametrize("tier_mode", [("scalar", "forward"), ("scalar", "reverse")])
 def test_numpy_sum_of_a_lone_dual_or_var(tier_mode, forced_plan):
-    """np.sum(np.sum(x)): NumPy gives the sum, as np.mean(np.mean(x)) works."""
+    """np.sum(np.sum(x)): NumPy reduces a lone Dual or Var as a 0-d array, as
+    np.mean(np.mean(x)) did (its __array_ufunc__ refused 'reduce')."""
     forced(forced_plan, *tier_mode)
     g = dg.grad(lambda x: np.sum(np.sum(x)))(np.array([1.0, 2.0]))
     np.testing.assert_array_equal(g, [1.0, 1.0])
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="np.where on DualArrays holding "
-                   "Tensors (a forward transform inside a reverse one) gives a Tensor: "
-                   "'tangent_at: reading level N out of a Tensor is not supported'")
-def test_reverse_over_forward_through_where():
-    h = dg.jacrev(dg.jacfwd(lambda x: np.sum(np.where(x > 0, x * x, -x) ** 2) * 0.5))(
-        np.array([0.5, -0.9]))
-    np.testing.assert_allclose(h, np.diag([3.0, 1.0]), atol=1e-12)
+def test_scalar_hessian_row_of_a_nan_input(forced_plan):
+    """s = sum((-x)**2) / 2 at x = [nan, -0.92]: PyTorch's Hessian is the identity
+    (the partial of -x is -1 whatever x). The tape's forward over reverse gave
+    row 0 = [nan, nan]: the partial's tangent (0) times the nan adjoint of -x0.
+    That term is exactly 0 now (dg_chain_both)."""
+    forced(forced_plan, "scalar", "forward-over-reverse")
+    h = dg.hessian(lambda x: np.sum((-x) ** 2) * 0.5)(np.array([np.nan, -0.92]))
+    np.testing.assert_array_equal(h, np.eye(2))
+
+
+def test_reverse_over_forward_beside_a_nan_input():
+    """s = sum(arctan(x)**2) / 2 at x = [nan, -0.92]: row 1 of PyTorch's Hessian is
+    [0, -0.108] (ds/dx1 does not depend on x0). dg.jacrev(dg.jacfwd(s)) gave
+    [nan, -0.108]: the inner tangent of y0 along x1 is 0, and the reverse pass
+    multiplied it by the nan adjoint of its partial (chain_both now)."""
+    h = dg.jacrev(dg.jacfwd(lambda x: np.sum(np.arctan(x) ** 2) * 0.5))(np.array([np.nan, -0.92]))
+    assert h[1, 0] == 0.0, h
+    assert np.isnan(h[0, 0]) and h[0, 1] == 0.0, h
 
 
 def test_programs_reach_the_nan_safe_cases():
