@@ -724,6 +724,11 @@ def _probe(inp, f):
     except Exception as array_error:
         if inp.nested or inp.on_gpu:
             raise
+        if stats.not_on_objects:
+            array_error.add_note(f"The scalar tier cannot take f instead: it calls "
+                                 f"{', '.join(sorted(stats.not_on_objects))}, whose NumPy "
+                                 f"implementation is wrong on object arrays.")
+            raise
         try:
             rec = _ScalarRecording(inp, f)
         except Exception as scalar_error:

@@ -64,12 +64,13 @@ def chunk_size(n, threshold):
 class Stats:
     """What one probe evaluation saw."""
 
-    __slots__ = ("ops", "elements", "flops", "m", "seconds", "arrays")
+    __slots__ = ("ops", "elements", "flops", "m", "seconds", "arrays", "not_on_objects")
 
     def __init__(self, ops=0, elements=0, m=None, seconds=0.0, arrays=True, flops=0):
         self.ops, self.elements, self.flops, self.m = ops, elements, flops, m
         self.seconds = seconds
         self.arrays = arrays             # False: f ran on numbers but not on DualArrays
+        self.not_on_objects = set()      # NumPy functions called that are wrong on object arrays
 
     @property
     def op_size(self):
@@ -194,13 +195,16 @@ def choose(kind, n, m, stats, nested=False, mode="auto", device=None):
     tier computes on the CPU).
     """
     elementwise = stats.op_size <= ELEMENTWISE_OP_SIZE
-    scalar_ok = elementwise and not nested and device is None
+    scalar_ok = elementwise and not nested and device is None and not stats.not_on_objects
     est = estimates(kind, n, m, stats, scalar_ok)
     reasons = []
     if device is not None:
         reasons.append(f"the arguments are on {device}: array tier")
     elif nested:
         reasons.append("the arguments carry an outer transform's derivatives: array tier")
+    elif stats.not_on_objects:
+        reasons.append(f"f calls {', '.join(sorted(stats.not_on_objects))}, whose NumPy "
+                       f"implementation is wrong on the scalar tier's object arrays: array tier")
     elif elementwise:
         reasons.append(f"element-wise code ({stats.ops} operations of {stats.op_size:.3g} "
                        f"element(s) on average): the scalar tier is a candidate")
@@ -240,14 +244,24 @@ def counting():
     stats = Stats()
     before = dualarray.operation_counts()
     previous = dualarray.count_operations(True)
+    outer, _local.probe = getattr(_local, "probe", None), stats
     t0 = time.perf_counter()
     try:
         yield stats
     finally:
         stats.seconds = time.perf_counter() - t0
+        _local.probe = outer
         dualarray.count_operations(previous)
         stats.ops, stats.elements, stats.flops = (
             b - a for a, b in zip(before, dualarray.operation_counts()))
+
+
+def note_not_on_objects(name):
+    """The probe running saw f call NumPy's ``name``, which is wrong on the
+    scalar tier's object arrays (ufuncs.NOT_ON_OBJECTS)."""
+    stats = getattr(_local, "probe", None)
+    if stats is not None:
+        stats.not_on_objects.add(name)
 
 
 PLAN_CACHE_SIZE = 64

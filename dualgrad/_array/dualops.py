@@ -23,7 +23,8 @@ import numpy as np
 from dualgrad import gpu
 from dualgrad._array import dualarray as _core
 from dualgrad._array.dualarray import DualArray, apply_row, count_flops, lift, make, pad
-from dualgrad._scalar.ufuncs import UFUNC_OPS, VALUE_UFUNCS
+from dualgrad import planner as _planner
+from dualgrad._scalar.ufuncs import NOT_ON_OBJECTS, UFUNC_OPS, VALUE_UFUNCS
 
 
 class _Defer(Exception):
@@ -821,6 +822,8 @@ def array_function(func, types, args, kwargs):
     if impl is None:
         raise TypeError(f"{name} has no forward-mode rule for DualArray; apply it to "
                         f"d.value if no derivative is needed")
+    if func in NOT_ON_OBJECTS:
+        _planner.note_not_on_objects(name)
     try:
         return impl(*args, **kwargs)
     except _Defer:

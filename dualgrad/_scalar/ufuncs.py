@@ -1,10 +1,13 @@
-"""How NumPy ufuncs map onto the derivative table, for the scalar types.
+"""How NumPy ufuncs and functions map onto the scalar types.
 
 Dual and Var both answer ``__array_ufunc__`` with :func:`array_ufunc`: a ufunc
 of a table row runs that row (by its opcode, the row's index in the table and
 its ``DG_OP_`` value in rules.h); the ufuncs in ``VALUE_UFUNCS`` look at values
-only.
+only. They answer ``__array_function__`` with :func:`array_function`: NumPy's
+own implementation, except for the functions in ``NOT_ON_OBJECTS``.
 """
+
+import math
 
 import numpy as np
 
@@ -50,3 +53,44 @@ def object_scalar(a):
     o = np.empty((), dtype=object)
     o[()] = a
     return o
+
+
+def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    """numpy.nan_to_num of one Dual or Var: a replaced value is a constant
+    (derivative 0), any other value is x itself (derivative 1). On a Var the
+    comparisons are guards, which a replay checks."""
+    if x != x:
+        return float(nan)
+    if x == math.inf:
+        return float(np.finfo(np.float64).max if posinf is None else posinf)
+    if x == -math.inf:
+        return float(-np.finfo(np.float64).max if neginf is None else neginf)
+    return x
+
+
+def _std(x, *args, **kwargs):
+    """numpy.std of one number: a constant (0, or nan for ddof >= 1)."""
+    return np.std(x.value, *args, **kwargs)
+
+
+def _norm(x, *args, **kwargs):
+    """numpy.linalg.norm of one number: |x| whatever the order."""
+    return abs(x)
+
+
+# NumPy functions whose NumPy implementation on objects (Duals, Vars, object
+# arrays of them) gives a wrong value or derivative, with their version for one
+# Dual or Var:
+# - nan_to_num returns any array not of a float dtype unchanged;
+# - std and norm are a square root of a sum of squares: at zero its reverse
+#   sweep meets an infinite adjoint and gives nan, where the array tier's rules
+#   (and PyTorch's) give 0.
+# An object array cannot be caught on its way into NumPy, so the planner keeps
+# f off the scalar tier when its probe sees one of these (dualops.array_function).
+NOT_ON_OBJECTS = {np.nan_to_num: nan_to_num, np.std: _std, np.linalg.norm: _norm}
+
+
+def array_function(func, args, kwargs):
+    """``__array_function__`` of a scalar type (a lone Dual or Var is a 0-d
+    object array to NumPy's implementation)."""
+    return NOT_ON_OBJECTS.get(func, func._implementation)(*args, **kwargs)

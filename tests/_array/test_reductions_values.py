@@ -117,6 +117,53 @@ def test_grad_of_nan_to_num_and_std():
         dg.grad(lambda x: np.sum(np.std(x, axis=0)))(np.ones((1, 3))), np.zeros((1, 3)))
 
 
+# NumPy's nan_to_num returns an object array unchanged, and its std and norm of
+# object arrays give nan in reverse at zero (sqrt's infinite adjoint): code that
+# calls them stays off the scalar tier, whose object arrays NumPy cannot hand
+# back to dualgrad. Element-wise code with a builtin sum went there and gave a
+# gradient of ones for nan_to_num, nan for std and norm.
+
+@pytest.mark.parametrize("mode", ["auto", "forward", "reverse"])
+@pytest.mark.parametrize("f, x, want", [
+    (lambda x: sum(np.nan_to_num(x + C)), np.ones(4), [0.0, 0, 0, 1]),
+    (lambda x: sum(np.nan_to_num(x[i] + C[i]) for i in range(4)), np.ones(4), [0.0, 0, 0, 1]),
+    (lambda x: np.std(x) + 0 * x[0], np.full(3, 2.0), [0.0, 0, 0]),
+    (lambda x: np.linalg.norm(x - 2.0), np.full(3, 2.0), [0.0, 0, 0]),
+], ids=["nan_to_num", "nan_to_num of elements", "std", "norm"])
+def test_functions_numpy_gets_wrong_on_object_arrays(f, x, want, mode):
+    np.testing.assert_array_equal(dg.jacobian(f, mode=mode)(x), want)
+    plan = dg.plan(f, x)
+    assert plan.tier == "array" and "object arrays" in plan.reasons[0]
+
+
+@pytest.mark.parametrize("kind", ["Dual", "Var"])
+def test_functions_numpy_gets_wrong_on_a_lone_dual_or_var(kind):
+    tape = dg.Tape()
+    make = (lambda v: dg.Dual(v, 1.0)) if kind == "Dual" else tape.var
+    big = np.finfo(np.float64).max
+    with tape:
+        assert np.nan_to_num(make(np.nan)) == 0.0
+        assert np.nan_to_num(make(np.inf)) == big
+        assert np.nan_to_num(make(-np.inf), neginf=-3) == -3
+        assert np.nan_to_num(make(np.nan), nan=5.0) == 5.0
+        x = make(-2.0)
+        assert np.nan_to_num(x) is x and np.std(x) == 0.0
+        assert np.linalg.norm(x).value == 2.0
+
+
+def test_lone_dual_tangents_of_those_functions():
+    assert np.nan_to_num(dg.Dual(2.0, 1.0)).tangent == 1.0
+    assert np.linalg.norm(dg.Dual(-2.0, 1.0)).tangent == -1.0
+    assert np.sum(dg.Dual(2.0, 1.0)).tangent == 1.0          # others: NumPy's own
+
+
+def test_array_error_when_the_scalar_tier_would_be_wrong():
+    f = lambda x: np.sum(np.interp(np.nan_to_num(x), [0.0, 5.0], [1.0, 2.0]))
+    with pytest.raises(TypeError, match="interp") as e:
+        dg.grad(f)(np.array([1.0, 2.0]))
+    assert "scalar tier cannot take f" in "".join(e.value.__notes__)
+
+
 @pytest.mark.parametrize("tier", ["scalar", "array"])
 @pytest.mark.parametrize("mode", ["forward", "reverse"])
 def test_var_and_std_on_every_tier_away_from_zero_variance(tier, mode, forced_plan):
