@@ -241,6 +241,23 @@ def test_constant_partial_beside_a_nan_adjoint_reverse_outer():
     assert rows == [[1.0, 0.0], [0.0, 1.0]]
 
 
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5])
+def test_tensor_backward_loops_by_pairs(n):
+    """The backward loops take elements by pairs (dg_chain_pair), the last odd
+    one alone: every lane keeps the strong zero, and a nan adjoint."""
+    x = np.where(np.arange(n) % 2 == 0, 0.0, 4.0)          # sqrt'(0) = inf
+    g = np.where(np.arange(n) % 2 == 0, 0.0, 1.0)
+    g[n // 2] = np.nan if n > 2 else g[n // 2]
+    t = dg.tensor(x, requires_grad=True)
+    dg.sqrt(t).backward(dg.tensor(g))
+    s = dg.tensor(x, requires_grad=True)
+    (s * dg.tensor(1 / np.sqrt(x))).backward(dg.tensor(g))  # the binary loop: dx = y = inf
+    want = np.where(g == 0, 0.0, g * 0.25)
+    want_mul = np.where(g == 0, 0.0, g * 0.5)
+    np.testing.assert_array_equal(t.grad.numpy(), want)
+    np.testing.assert_array_equal(s.grad.numpy(), want_mul)
+
+
 def test_chain_both():
     from dualgrad._array.dualarray import chain_both
     a = np.array([0.0, 0.0, 2.0, np.nan, 3.0])

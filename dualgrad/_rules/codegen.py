@@ -161,6 +161,7 @@ def pxd():
         "    dg_dual dgd(double v, double t)",
         "    double dg_chain(double partial, double t)   # partial * t, exactly 0 where t is 0",
         "    double dg_chain_both(double a, double b)    # a * b, exactly 0 where a or b is 0",
+        "    void dg_chain_pair(double *o, double p0, double p1, const double *t)  # two dg_chain",
     ]
     for r in RULES:
         for kind, prefix in (("double", "dg"), ("dg_dual", "dgd")):
