@@ -42,11 +42,11 @@ import functools
 import itertools
 import math
 import numbers
-import threading
 
 import numpy as np
 
 from dualgrad import _pytree, gpu, planner as _planner
+from dualgrad._levels import StartAgainOnArrays, frames, new_level, running, under_reverse
 from dualgrad._array import ops as _ops
 from dualgrad._array.dualarray import DualArray, tangent_at
 from dualgrad._array.engine import TensorBase, tensor_of
@@ -57,62 +57,6 @@ from dualgrad.autograd.grad_mode import enable_grad
 
 __all__ = ["grad", "value_and_grad", "jvp", "vjp", "jacfwd", "jacrev", "jacobian", "hessian",
            "hvp", "plan"]
-
-
-# ---------------------------------------------------------------------------
-# Levels: the transforms running in this thread
-
-_local = threading.local()
-_level_ids = itertools.count(2)      # level 1 is for DualArrays made by hand
-
-
-class _Frame:
-    __slots__ = ("level", "tier", "mode")
-
-    def __init__(self, level, tier, mode):
-        self.level, self.tier, self.mode = level, tier, mode
-
-
-def _frames():
-    try:
-        return _local.frames
-    except AttributeError:
-        _local.frames = []
-        return _local.frames
-
-
-class _StartAgainOnArrays(Exception):
-    """A transform began inside a scalar-tier evaluation: the outer transform
-    starts again on the array tier, whose values nest."""
-
-
-class _running:
-    """``with _running(tier, mode) as level``: f runs at a new level."""
-
-    def __init__(self, tier, mode):
-        self.tier, self.mode = tier, mode
-
-    def __enter__(self):
-        frames = _frames()
-        if any(fr.tier == "scalar" for fr in frames):
-            raise _StartAgainOnArrays()
-        frame = _Frame(next(_level_ids), self.tier, self.mode)
-        frames.append(frame)
-        return frame.level
-
-    def __exit__(self, *exc):
-        _frames().pop()
-
-
-def new_level():
-    """A level for a transform run outside this module (autograd.functional)."""
-    return next(_level_ids)
-
-
-def _under_reverse():
-    """Whether a reverse-mode transform encloses this one: its results must then
-    stay Tensors, differentiable by the outer sweep."""
-    return any(fr.mode == "reverse" for fr in _frames())
 
 
 # ---------------------------------------------------------------------------
@@ -164,7 +108,7 @@ class _Inputs:
         # One device for all (GPU arrays beside NumPy arrays are an error).
         self.device = gpu.check_same_device(*leaves) if on_device else gpu.CPU
         # Inside another transform f may close over its values: arrays only.
-        self.nested |= bool(_frames())
+        self.nested |= bool(frames())
         self.sizes = [math.prod(s) for s in self.shapes]
         self.offsets = list(itertools.accumulate([0] + self.sizes))
         self.n = self.offsets[-1]
@@ -290,8 +234,8 @@ def _leaf_value(fname, leaf, where):
         return leaf.astype(np.float64, copy=False)
     if isinstance(leaf, (Dual, Var)) or (isinstance(leaf, np.ndarray) and leaf.dtype == object
                                          and any(isinstance(e, (Dual, Var)) for e in leaf.flat)):
-        if any(fr.tier == "scalar" for fr in _frames()):
-            raise _StartAgainOnArrays()
+        if any(fr.tier == "scalar" for fr in frames()):
+            raise StartAgainOnArrays()
         kind = type(leaf).__name__ if isinstance(leaf, (Dual, Var)) else "Dual or Var"
         raise TypeError(f"{fname}: {where()} holds {kind} values of the scalar tier, which "
                         f"can't be differentiated again; call {fname} on plain numbers or "
@@ -474,7 +418,7 @@ def _scalar_forward(inp, f, seeds):
     duals = seeded(inp.flat(), np.ascontiguousarray(seeds, dtype=np.float64))
     leaves = [_objects(duals[o:o + s], sh, sc)
               for o, s, sh, sc in zip(inp.offsets, inp.sizes, inp.shapes, inp.scalar)]
-    with _running("scalar", "forward"):
+    with running("scalar", "forward"):
         out = inp.call(f, leaves)
     outs = _Outputs(inp.fname, out, scalar_tier=True)
     k = seeds.shape[0]
@@ -510,7 +454,7 @@ class _ScalarRecording:
             self.xs = self.tape.var(inp.flat().tolist())
             leaves = [_objects(self.xs[o:o + s], sh, sc)
                       for o, s, sh, sc in zip(inp.offsets, inp.sizes, inp.shapes, inp.scalar)]
-            with _running("scalar", "reverse"):
+            with running("scalar", "reverse"):
                 out = inp.call(f, leaves)
         self.outs = _Outputs(inp.fname, out, scalar_tier=True)
         self.ys = [item for o in self.outs.leaves
@@ -543,7 +487,7 @@ def _array_forward(inp, f, seeds):
     """f at DualArrays seeded with ``seeds`` (k, n) (or one block per leaf):
     per output leaf, its primal and tangents (k, *shape)."""
     blocks = seeds if isinstance(seeds, list) else inp.split(seeds)
-    with _running("array", "forward") as level:
+    with running("array", "forward") as level:
         leaves = [DualArray(v, b.reshape((b.shape[0],) + sh), level)
                   for v, b, sh in zip(inp.values, blocks, inp.shapes)]
         out = inp.call(f, leaves)
@@ -559,8 +503,8 @@ class _ArrayRecording:
     """f run on Tensors that require grad: derivatives by backward sweeps."""
 
     def __init__(self, inp, f):
-        self.create_graph = _under_reverse()
-        with _running("array", "reverse") as level, enable_grad():
+        self.create_graph = under_reverse()
+        with running("array", "reverse") as level, enable_grad():
             self.xs = [_ops.as_input(v, level) for v in inp.values]
             out = inp.call(f, self.xs)
         self.outs = _Outputs(inp.fname, out)
@@ -719,7 +663,7 @@ def _probe(inp, f):
         with _planner.counting() as stats:
             outs, _, _ = _array_forward(inp, f, inp.put(np.ones((1, inp.n)) if inp.n
                                                          else np.zeros((1, 0))))
-    except _StartAgainOnArrays:
+    except StartAgainOnArrays:
         raise
     except Exception as array_error:
         if inp.nested or inp.on_gpu:
@@ -749,8 +693,8 @@ def _run(fname, f, inp, kind, mode, body):
     scalar_error = None
     try:
         return body(plan)
-    except _StartAgainOnArrays:
-        if plan.tier != "scalar" or any(fr.tier == "scalar" for fr in _frames()):
+    except StartAgainOnArrays:
+        if plan.tier != "scalar" or any(fr.tier == "scalar" for fr in frames()):
             raise
         why = "f runs a transform inside: array tier, whose values nest"
     except TypeError as e:

@@ -25,6 +25,7 @@ unless ``create_graph=True``.
 import numpy as np
 
 from dualgrad import gpu
+from dualgrad._levels import new_level
 from dualgrad._array import ops as _ops
 from dualgrad._array.dualarray import DualArray, tangent_at
 from dualgrad._array.engine import TensorBase, tensor_of
@@ -521,7 +522,6 @@ def hvp(func, inputs, v=None, create_graph=False, strict=False):
 def _dual_inputs(inputs, seeds, requires_grad):
     """Tensors over DualArrays of the inputs' values with tangents ``seeds``
     (one (k, *shape) block per input), at a new level of the functional transforms."""
-    from dualgrad.functional import new_level
     level = new_level()
     duals = [DualArray(x.detach()._a, s, level) for x, s in zip(inputs, seeds)]
     if requires_grad:
@@ -563,7 +563,6 @@ def _batched_rows(out, inputs):
     """The Jacobian blocks of one output, by backward passes that carry chunks
     of one-hot cotangents at once: a DualArray of zeros whose tangents are rows
     of the identity (the rules are linear in the gradient)."""
-    from dualgrad.functional import new_level
     from dualgrad.planner import ARRAY_CHUNK_THRESHOLD, chunk_size
     m, shape = out.numel(), tuple(out.shape)
     dtype = out.dtype if out.is_floating_point() else np.float64
