@@ -42,6 +42,7 @@ import functools
 import itertools
 import math
 import numbers
+import threading
 
 import numpy as np
 
@@ -71,8 +72,9 @@ class _Inputs:
     array tier can run.
     """
 
-    def __init__(self, fname, args, argnums):
+    def __init__(self, fname, args, argnums, kwargs=None):
         self.argnums, self.single = _checked_argnums(fname, argnums, len(args))
+        self.kwargs = kwargs or {}      # passed to f as they are: not differentiated
         for i in self.argnums:
             if args[i] is None:         # an empty tree to _pytree, a mistake here
                 _real_array(f"{fname}: argument {i}", None)
@@ -130,7 +132,9 @@ class _Inputs:
     def key(self):
         """What a plan depends on: the structure and shapes of the arguments."""
         return (self.argnums, self.single, self.tree, tuple(self.shapes), self.nested,
-                str(self.device), tuple(type(a).__name__ for a in self.args))
+                str(self.device), tuple(type(a).__name__ for a in self.args),
+                tuple((k, type(v).__name__, np.shape(v) if isinstance(v, np.ndarray) else None)
+                      for k, v in sorted(self.kwargs.items())))
 
     @property
     def on_gpu(self):
@@ -163,7 +167,7 @@ class _Inputs:
         else:
             for i, a in zip(self.argnums, chosen):
                 args[i] = a
-        return f(*args)
+        return f(*args, **self.kwargs)
 
     def split(self, flat):
         """A vector (..., n) as one block (..., *shape) per leaf."""
@@ -738,6 +742,60 @@ def _drops_derivative(error):
 
 
 # ---------------------------------------------------------------------------
+# has_aux: f returns (output, aux)
+
+class _WithAux:
+    """f returning ``(output, aux)`` as a function of the output alone, for
+    ``has_aux=True``: the transforms differentiate the output, and the aux of
+    the last evaluation in this thread is kept, as values (this transform's
+    derivatives taken off; an outer transform's stay). One per transform made,
+    so that the planner's cache, keyed on the function, holds across calls."""
+
+    def __init__(self, fname, f):
+        self.fname, self.f = fname, f
+        self._local = threading.local()
+        functools.update_wrapper(self, f)
+
+    def __call__(self, *args, **kwargs):
+        out = self.f(*args, **kwargs)
+        if not (isinstance(out, tuple) and len(out) == 2):
+            got = (f"a tuple of {len(out)}" if isinstance(out, tuple) else
+                   f"one {type(out).__name__}" if isinstance(out, (list, dict)) else "one value")
+            raise TypeError(f"{self.fname}: with has_aux=True, f must return a pair "
+                            f"(output, aux); it returned {got}")
+        stack = frames()
+        level = stack[-1].level if stack else None
+        outer_reverse = any(fr.mode == "reverse" for fr in stack[:-1])
+        leaves, tree = _pytree.flatten(out[1])
+        self._local.aux = _pytree.unflatten(
+            tree, [_aux_value(a, level, outer_reverse) for a in leaves])
+        return out[0]
+
+    def take(self):
+        """The aux of the last evaluation (once)."""
+        return self._local.__dict__.pop("aux")
+
+
+def _aux_value(a, level, outer_reverse):
+    if isinstance(a, (Dual, Var)):
+        return a.value
+    if isinstance(a, np.ndarray) and a.dtype == object and any(
+            isinstance(e, (Dual, Var)) for e in a.flat):
+        return np.array([e.value if isinstance(e, (Dual, Var)) else e for e in a.flat],
+                        dtype=np.float64).reshape(a.shape)
+    if type(a) is DualArray and a.level == level:
+        return a.value
+    if isinstance(a, TensorBase) and not outer_reverse:
+        return a._a
+    return a
+
+
+def _aux_wrapped(fname, f, has_aux):
+    _check_callable(fname, f)
+    return _WithAux(fname, f) if has_aux else f
+
+
+# ---------------------------------------------------------------------------
 # The transforms
 
 def _check_callable(fname, f):
@@ -745,7 +803,7 @@ def _check_callable(fname, f):
         raise TypeError(f"{fname} expects a function f, not {type(f).__name__}")
 
 
-def jacobian(f, argnums=0, mode="auto"):
+def jacobian(f, argnums=0, mode="auto", has_aux=False):
     """The Jacobian of ``f``: a function returning d f / d args.
 
     Parameters
@@ -760,11 +818,15 @@ def jacobian(f, argnums=0, mode="auto"):
         "auto" lets the planner choose (:func:`plan` shows its choice);
         "forward" runs forward passes over chunks of input directions,
         "reverse" one reverse sweep per output element.
+    has_aux : bool
+        f returns a pair ``(output, aux)``: the Jacobian is of the output, and
+        ``jac`` returns ``(jacobian, aux)``, aux as values (as in JAX).
 
     Returns
     -------
     callable
-        ``jac(*args)``: for an output leaf of shape ``s_out`` and an input leaf
+        ``jac(*args, **kwargs)``: keyword arguments go to f as they are, not
+        differentiated. For an output leaf of shape ``s_out`` and an input leaf
         of shape ``s_in``, an array of shape ``s_out + s_in`` (a float when both
         are scalars), in the structure of the output with the structure of the
         arguments inside (a tuple of them when ``argnums`` is a tuple).
@@ -776,49 +838,53 @@ def jacobian(f, argnums=0, mode="auto"):
     array([[ 1.38177329,  0.        ],
            [ 0.90929743, -0.41614684]])
     """
-    _check_callable("jacobian", f)
+    fo = _aux_wrapped("jacobian", f, has_aux)
     if mode not in ("auto", "forward", "reverse"):
         raise ValueError(f"jacobian: mode must be 'auto', 'forward' or 'reverse', not {mode!r}")
 
     @functools.wraps(f)
-    def jac(*args):
-        inp = _Inputs("jacobian", args, argnums)
+    def jac(*args, **kwargs):
+        inp = _Inputs("jacobian", args, argnums, kwargs)
 
         def body(plan):
             if plan.mode == "forward":
-                outs, _, blocks = _forward_jacobian(inp, f, plan.tier, plan.chunk)
+                outs, _, blocks = _forward_jacobian(inp, fo, plan.tier, plan.chunk)
             else:
-                outs, _, blocks = _reverse_jacobian(inp, f, plan.tier)
+                outs, _, blocks = _reverse_jacobian(inp, fo, plan.tier)
             return _jacobian_tree(inp, outs, blocks)
-        return _run("jacobian", f, inp, "jacobian", mode, body)
+        out = _run("jacobian", fo, inp, "jacobian", mode, body)
+        return (out, fo.take()) if has_aux else out
     return jac
 
 
-def jacfwd(f, argnums=0):
+def jacfwd(f, argnums=0, has_aux=False):
     """The Jacobian by forward mode: ``jacobian(f, argnums, mode="forward")``."""
-    return jacobian(f, argnums, mode="forward")
+    return jacobian(f, argnums, mode="forward", has_aux=has_aux)
 
 
-def jacrev(f, argnums=0):
+def jacrev(f, argnums=0, has_aux=False):
     """The Jacobian by reverse mode: ``jacobian(f, argnums, mode="reverse")``."""
-    return jacobian(f, argnums, mode="reverse")
+    return jacobian(f, argnums, mode="reverse", has_aux=has_aux)
 
 
-def value_and_grad(f, argnums=0):
+def value_and_grad(f, argnums=0, has_aux=False):
     """A function returning ``(f(*args), gradient)`` of a scalar-valued ``f``.
 
     The gradient has the structure of the argument(s) named by ``argnums``
-    (a tuple of them for a tuple). See :func:`grad`.
+    (a tuple of them for a tuple). With ``has_aux=True`` f returns
+    ``(value, aux)`` and the result is ``((value, aux), gradient)``, as in
+    JAX. See :func:`grad`.
     """
-    _check_callable("value_and_grad", f)
+    fo = _aux_wrapped("value_and_grad", f, has_aux)
 
     @functools.wraps(f)
-    def value_and_grad_f(*args):
-        return _value_and_grad("value_and_grad", f, args, argnums)
+    def value_and_grad_f(*args, **kwargs):
+        value, g = _value_and_grad("value_and_grad", fo, args, argnums, kwargs)
+        return ((value, fo.take()), g) if has_aux else (value, g)
     return value_and_grad_f
 
 
-def grad(f, argnums=0):
+def grad(f, argnums=0, has_aux=False):
     """The gradient of a scalar-valued ``f``, as a function of the same arguments.
 
     Parameters
@@ -829,11 +895,15 @@ def grad(f, argnums=0):
     argnums : int or tuple of int
         Which positional argument(s) to differentiate with respect to; one
         named twice gets its gradient at both places (as in JAX).
+    has_aux : bool
+        f returns a pair ``(value, aux)``: the gradient is of the value, and
+        ``grad_f`` returns ``(gradient, aux)``, aux as values (as in JAX).
 
     Returns
     -------
     callable
-        ``grad_f(*args)``: the gradient, with the structure and shapes of the
+        ``grad_f(*args, **kwargs)``: keyword arguments go to f as they are,
+        not differentiated. It returns the gradient, with the structure and shapes of the
         argument(s) (floats for numbers), in each argument's floating dtype
         (float32 for float32; float64 for integers and Python numbers).
 
@@ -845,16 +915,17 @@ def grad(f, argnums=0):
     >>> dg.grad(lambda x, y: x * y, argnums=(0, 1))(3.0, 4.0)
     (4.0, 3.0)
     """
-    _check_callable("grad", f)
+    fo = _aux_wrapped("grad", f, has_aux)
 
     @functools.wraps(f)
-    def grad_f(*args):
-        return _value_and_grad("grad", f, args, argnums)[1]
+    def grad_f(*args, **kwargs):
+        g = _value_and_grad("grad", fo, args, argnums, kwargs)[1]
+        return (g, fo.take()) if has_aux else g
     return grad_f
 
 
-def _value_and_grad(fname, f, args, argnums):
-    inp = _Inputs(fname, args, argnums)
+def _value_and_grad(fname, f, args, argnums, kwargs):
+    inp = _Inputs(fname, args, argnums, kwargs)
 
     def body(plan):
         if plan.mode == "forward":
@@ -879,13 +950,15 @@ def _value_and_grad(fname, f, args, argnums):
     return _cast(_result(value, True), inp.out_dtype), g
 
 
-def jvp(f, primals, tangents):
+def jvp(f, primals, tangents, has_aux=False):
     """``(f(*primals), J @ tangents)`` by one forward pass.
 
     ``primals`` and ``tangents`` are tuples (or lists) of the arguments of
-    ``f`` and of directions of the same structure and shapes.
+    ``f`` and of directions of the same structure and shapes. With
+    ``has_aux=True`` f returns ``(output, aux)`` and the result is
+    ``(output, J @ tangents, aux)``, as in JAX.
     """
-    _check_callable("jvp", f)
+    fo = _aux_wrapped("jvp", f, has_aux)
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError("jvp: primals and tangents must be tuples (or lists) of arguments, "
                         "e.g. dg.jvp(f, (x,), (v,))")
@@ -905,28 +978,31 @@ def jvp(f, primals, tangents):
     def body(plan):
         if plan.tier == "scalar":
             seeds = np.concatenate([b.reshape(1, -1) for b in blocks], axis=1)
-            outs, values, tans = _scalar_forward(inp, f, seeds)
+            outs, values, tans = _scalar_forward(inp, fo, seeds)
         else:
-            outs, values, tans = _array_forward(inp, f, blocks)
+            outs, values, tans = _array_forward(inp, fo, blocks)
         return (outs.tree_of([_cast(_result(v, s), inp.out_dtype)
                               for v, s in zip(values, outs.scalar)]),
                 outs.tree_of([_cast(_result(_reshape(t, sh), s), inp.out_dtype)
                               for t, sh, s in zip(tans, outs.shapes, outs.scalar)]))
-    return _run("jvp", f, inp, "jvp", "forward", body)
+    out = _run("jvp", fo, inp, "jvp", "forward", body)
+    return out + (fo.take(),) if has_aux else out
 
 
-def vjp(f, *primals):
+def vjp(f, *primals, has_aux=False):
     """``(f(*primals), vjp_fn)``: ``vjp_fn(cotangent)`` gives ``cotangent @ J``
-    as a tuple with one entry per primal, by one reverse sweep per call."""
-    _check_callable("vjp", f)
+    as a tuple with one entry per primal, by one reverse sweep per call. With
+    ``has_aux=True`` f returns ``(output, aux)`` and the result is
+    ``(output, vjp_fn, aux)``, as in JAX."""
+    fo = _aux_wrapped("vjp", f, has_aux)
     inp = _Inputs("vjp", primals, tuple(range(len(primals))))
 
     def body(plan):
         if plan.tier == "scalar":
-            rec = _ScalarRecording(inp, f)
+            rec = _ScalarRecording(inp, fo)
             values = rec.values
         else:
-            rec = _ArrayRecording(inp, f)
+            rec = _ArrayRecording(inp, fo)
             values = rec.values()
         outs = rec.outs
 
@@ -948,7 +1024,8 @@ def vjp(f, *primals):
             return inp.tree_of([_result(g, s) for g, s in zip(rec.vjp(w), inp.scalar)])
         return outs.tree_of([_cast(_result(v, s), inp.out_dtype)
                              for v, s in zip(values, outs.scalar)]), vjp_fn
-    return _run("vjp", f, inp, "vjp", "reverse", body)
+    out = _run("vjp", fo, inp, "vjp", "reverse", body)
+    return out + (fo.take(),) if has_aux else out
 
 
 def hessian(f, argnums=0):
@@ -956,6 +1033,7 @@ def hessian(f, argnums=0):
 
     Returns a function giving, for argument leaves of shapes ``s1`` and ``s2``,
     blocks of shape ``s1 + s2`` (nested in the arguments' structure twice).
+    Its keyword arguments go to f as they are, not differentiated.
 
     Examples
     --------
@@ -967,8 +1045,8 @@ def hessian(f, argnums=0):
     _check_callable("hessian", f)
 
     @functools.wraps(f)
-    def hess(*args):
-        inp = _Inputs("hessian", args, argnums)
+    def hess(*args, **kwargs):
+        inp = _Inputs("hessian", args, argnums, kwargs)
 
         def body(plan):
             if plan.tier == "scalar":
@@ -1006,7 +1084,7 @@ def _hvp_block(inp, f, seeds):
     Tensors holding DualArrays that carry the k directions (one sweep per block)."""
     def flat_gradient(*args):
         rec = _ArrayRecording(_Inputs(inp.fname, args, inp.argnums if not inp.single
-                                      else inp.argnums[0]), f)
+                                      else inp.argnums[0], inp.kwargs), f)
         _scalar_output(inp.fname, rec.outs)
         grads = rec.vjp([np.ones(rec.outs.shapes[0])])
         return _concat([_reshape(g, (-1,)) for g in grads], 0)
