@@ -101,3 +101,15 @@ def test_has_aux_needs_a_pair(returned, said):
     with pytest.raises(TypeError, match=f"must return a pair \\(output, aux\\); it returned {said}"):
         dg.grad(lambda x: returned if not isinstance(returned, float) else x * returned,
                 has_aux=True)(1.0)
+
+
+@pytest.mark.parametrize("tier_mode", [("scalar", "forward"), ("scalar", "reverse")])
+def test_traced_numbers_have_array_shape_attributes(tier_mode, forced_plan):
+    """Code that asks its values for shape, ndim or size runs on the scalar tier."""
+    forced_plan.update(tier=tier_mode[0], mode=tier_mode[1])
+
+    def f(x):
+        e = x[0]
+        assert (e.shape, e.ndim, e.size) == ((), 0, 1)
+        return e * np.ones(e.shape).sum() + x[1] ** 2
+    np.testing.assert_array_equal(dg.grad(f)(np.array([1.0, 2.0])), [1.0, 4.0])

@@ -209,8 +209,20 @@ def reads(rule, name):
         isinstance(n, ast.Name) and n.id == name for n in ast.walk(ast.parse(d))))
 
 
+# The array attributes of a traced number (Dual, Var): those of a 0-d array,
+# so that code asking its values for x.shape or x.ndim runs unchanged. Not
+# dtype: NumPy's mean and var take an object with a dtype for one of its own
+# scalars and convert it with float(), which would drop the derivative.
+SCALAR_ARRAY_ATTRIBUTES = """
+    shape = ()
+    ndim = 0
+    size = 1
+"""
+
+
 def template_namespace():
     return {
+        "SCALAR_ARRAY_ATTRIBUTES": SCALAR_ARRAY_ATTRIBUTES,
         "py_expr": py_expr,
         "reads": reads,
         "OPERATOR_LOOPS": OPERATOR_LOOPS,
