@@ -151,7 +151,7 @@ def _extreme(fn, a, axis, keepdims):
 def extreme_hits(v, ans):
     """The elements a max or min came from: those equal to it, or, where it is
     NaN, the NaNs that made it (as torch.max); never none, whose 0/0 share
-    would make every derivative NaN. Shared with the Tensor rule (ops.py)."""
+    would make every derivative NaN. Shared with the Tensor rule (ops/reductions.py)."""
     return (v == ans) | (np.isnan(v) & np.isnan(ans))
 
 
@@ -544,7 +544,7 @@ def vdot(a, b):
 
 def kron(a, b):
     """np.kron as a broadcast product: ``a``'s axis i interleaved with ``b``'s.
-    Made of reshape and multiply only, so it serves Tensors too (ops.py)."""
+    Made of reshape and multiply only, so it serves Tensors too (ops/numpy_api.py)."""
     nd = builtins.max(np.ndim(a), np.ndim(b))
     sa = (1,) * (nd - np.ndim(a)) + tuple(np.shape(a))
     sb = (1,) * (nd - np.ndim(b)) + tuple(np.shape(b))

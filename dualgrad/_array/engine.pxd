@@ -1,6 +1,6 @@
 # Reverse mode on arrays: the tensor core, the graph's nodes and the backward pass.
 # The engine knows nothing of the operations: each Node carries the backward
-# rule its operation registered (ops.py, tensor.pyx.tp) and the engine only
+# rule its operation registered (ops/, tensor.pyx.tp) and the engine only
 # routes gradients between nodes in reverse topological order.
 
 cdef class Pass

@@ -14,8 +14,9 @@ three sources of timed intervals, all reporting into one list:
   by its node (``PowBackward``);
 * the tensor module's callback (``tensor.set_profiler``): every elementwise row
   and arithmetic operator (``power``, ``multiply``);
-* timing wrappers put in place of the public operations of ``ops.py`` (which
-  Tensor methods look up through the module at call time), of their
+* timing wrappers put in place of the public operations of the op library
+  ``dualgrad._array.ops`` (which Tensor methods look up through the package at
+  call time) and of their imports in its modules, of their
   re-exports at dualgrad's top level, of :mod:`dualgrad.linalg`, and of the
   engine's ``run_backward`` (the whole backward pass, named
   ``autograd.backward`` or ``autograd.grad``).
@@ -35,6 +36,7 @@ backward) are counted in the ``backward`` phase.
 import functools
 import json
 import os
+import sys
 import threading
 from time import perf_counter_ns
 
@@ -44,7 +46,7 @@ __all__ = ["profile", "record_function", "EventList", "FunctionEvent", "Function
 # ---------------------------------------------------------------------------
 # Which functions are timed, and under what name
 
-# Public functions of ops.py that are not operations on values (introspection,
+# Public functions of the op library that are not operations on values (introspection,
 # conversion to Python objects, settings, dispatch helpers whose work is timed
 # where it lands): left alone.
 _NOT_TIMED = frozenset({
@@ -54,7 +56,7 @@ _NOT_TIMED = frozenset({
     "tolist", "numpy", "cpu", "logical", "rebuild", "deepcopy", "tensor_repr", "array_ufunc",
     "array_function"})
 
-# ops.py names that are not what the user wrote: x.T, x.float(), ...
+# Op library names that are not what the user wrote: x.T, x.float(), ...
 _RENAMED = {"prop_T": "T", "prop_mT": "mT", "to_float": "float", "to_double": "double",
             "to_half": "half", "to_long": "long", "to_int": "int", "to_bool": "bool"}
 
@@ -114,12 +116,21 @@ def _timed_backward(run_backward):
 
 
 def _timed_names(ops):
-    """(attribute, name) of the operations of ops.py that are timed."""
+    """(attribute, name) of the operations of the op library that are timed: the
+    package ``ops`` re-exports them from its modules (imported names are not)."""
+    prefix = ops.__name__ + "."
     for attr, value in vars(ops).items():
         if (attr.startswith("_") or attr in _NOT_TIMED or isinstance(value, type)
-                or not callable(value) or getattr(value, "__module__", None) != ops.__name__):
+                or not callable(value)
+                or not (getattr(value, "__module__", None) or "").startswith(prefix)):
             continue
         yield attr, _RENAMED.get(attr, attr)
+
+
+def _op_library_modules(ops):
+    """The modules of the op library (the package ``ops`` holds them by subject)."""
+    prefix = ops.__name__ + "."
+    return [m for name, m in list(sys.modules.items()) if name.startswith(prefix)]
 
 
 def _install():
@@ -136,6 +147,12 @@ def _install():
         fn = getattr(ops, attr)
         by_attr[attr] = (fn, _timed(fn, name))
         patches.append((ops, attr) + by_attr[attr])
+    # The modules of the op library call one another's operations through their
+    # own imports of them (matmul in TensorNS, clamp in clamp_): time those too.
+    for module in _op_library_modules(ops):
+        for attr, value in list(vars(module).items()):
+            if attr in by_attr and value is by_attr[attr][0]:
+                patches.append((module, attr) + by_attr[attr])
     for attr, value in list(vars(dualgrad).items()):
         if attr in by_attr and value is by_attr[attr][0]:
             patches.append((dualgrad, attr) + by_attr[attr])

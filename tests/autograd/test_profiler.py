@@ -2,6 +2,7 @@
 show, that self times add up, and that profiling leaves nothing behind."""
 
 import json
+import sys
 import threading
 
 import numpy as np
@@ -20,6 +21,9 @@ def snapshot():
     """Everything profiling may replace, by identity."""
     return {
         "ops": dict(vars(ops)),
+        # the modules of the op library: each imports operations of the others
+        **{name: dict(vars(module)) for name, module in list(sys.modules.items())
+           if name.startswith(ops.__name__ + ".")},
         "dualgrad": dict(vars(dg)),
         "linalg": dict(vars(linalg)),
         "run_backward": (engine.run_backward, dg.autograd._run_backward),
@@ -38,7 +42,7 @@ def current_callbacks():
 
 def assert_restored(before):
     after = snapshot()
-    for space in ("ops", "dualgrad", "linalg"):
+    for space in ("ops", "dualgrad", "linalg") + tuple(k for k in before if "." in k):
         changed = [k for k in before[space] if after[space].get(k) is not before[space][k]]
         assert not changed, f"{space} still has replaced attributes: {changed}"
     assert after["run_backward"][0] is before["run_backward"][0]
@@ -113,6 +117,20 @@ def test_tensor_methods_and_top_level_functions_are_both_seen(restored):
     assert r[("reshape", "forward")].count == 1
     assert r[("T", "forward")].count == 1
     assert r[("double", "forward")].count == 1
+
+
+def test_operations_called_from_other_modules_of_the_op_library_are_timed(restored):
+    # The op library is a package of modules by subject that import one another's
+    # operations; a call through such an import is timed like a call through dg.
+    x = dg.randn(3, 3, requires_grad=True)
+    with profile() as prof:
+        y = x * 1.0
+        y.clamp_(-0.5, 0.5)                   # clamp_ (shapes) runs clamp (elementwise)
+        # matmul's backward rule, recorded, runs matmul through TensorNS (tensor_ns)
+        dg.autograd.grad(dg.matmul(y, x).sum(), x, create_graph=True)
+    r = rows(prof)
+    assert ("clamp_", "forward") in r and ("clamp", "forward") in r
+    assert ("matmul", "backward") in r
 
 
 def test_self_time_excludes_nested_operations(restored):
