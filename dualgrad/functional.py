@@ -130,7 +130,8 @@ class _Inputs:
         return "an argument"
 
     def key(self):
-        """What a plan depends on: the structure and shapes of the arguments."""
+        """What a plan depends on: the structure and shapes of the arguments, and
+        the names (and array shapes) of the keyword arguments f is given."""
         return (self.argnums, self.single, self.tree, tuple(self.shapes), self.nested,
                 str(self.device), tuple(type(a).__name__ for a in self.args),
                 tuple((k, type(v).__name__, np.shape(v) if isinstance(v, np.ndarray) else None)
