@@ -724,6 +724,28 @@ def flatten_method(a, order="C"):
     return copy(reshape(a, -1, order))
 
 
+def item_method(a, *args):
+    """One element, as ndarray.item picks it (none: the only one; one int: by
+    flat index; several: by position), as a 0-d DualArray: ndarray.item's
+    Python float would drop the derivative."""
+    if not args:
+        if a.size != 1:
+            raise ValueError(f"can only convert a DualArray of size 1 to one element (this one "
+                             f"has {a.size}); give its index, as in x.item(i)")
+        return reshape(a, ())
+    if len(args) == 1 and not isinstance(args[0], tuple):
+        return getitem(reshape(a, -1), operator.index(args[0]))
+    return getitem(a, args[0] if len(args) == 1 else args)
+
+
+def tolist_method(a):
+    """Nested lists of 0-d DualArrays, as ndarray.tolist nests floats (which
+    would drop the derivatives)."""
+    if a.ndim == 0:
+        return a
+    return [tolist_method(getitem(a, i)) for i in range(a.shape[0])]
+
+
 def dot_method(a, b, out=None):
     return dot(a, b, out)
 

@@ -731,3 +731,19 @@ def test_tensor_holds_its_own_view_of_a_shared_array():
     assert x.grad.shape == (1, n)
     a[0, 0] = 3.0
     assert x[0, 0].item() == 3.0  # shares memory still
+
+
+def test_item_and_tolist_keep_the_derivative():
+    """ndarray.item and tolist give floats; on a DualArray they give 0-d
+    DualArrays, so code reading its values through them still differentiates."""
+    d = dg.DualArray(np.arange(6.0).reshape(2, 3), np.arange(6.0).reshape(1, 2, 3) * 10)
+    for e, want in [(d.item(4), 4.0), (d.item(1, 2), 5.0), (d.item((1, 0)), 3.0),
+                    (d.tolist()[1][2], 5.0)]:
+        assert isinstance(e, dg.DualArray) and e.shape == ()
+        assert e.value == want and e.tangent[0] == 10 * want
+    with pytest.raises(ValueError, match="size 1"):
+        d.item()
+    assert dg.DualArray(np.array([2.0]), np.array([[1.0]])).item().tangent[0] == 1.0
+    np.testing.assert_array_equal(
+        dg.jacfwd(lambda x: sum(v * v for row in x.tolist() for v in row))(np.ones((2, 2))),
+        2 * np.ones((2, 2)))
