@@ -90,7 +90,18 @@ def _norm(x, *args, **kwargs):
 NOT_ON_OBJECTS = {np.nan_to_num: nan_to_num, np.std: _std, np.linalg.norm: _norm}
 
 
+def _var(x, *args, **kwargs):
+    """numpy.var of one number: a constant (0, or nan for ddof >= 1)."""
+    return np.var(x.value, *args, **kwargs)
+
+
+# NumPy functions whose implementation fails on one Dual or Var (a 0-d object
+# array: var asks its mean for a dtype), though it runs on object arrays.
+ON_ONE_NUMBER = {np.var: _var}
+
+
 def array_function(func, args, kwargs):
     """``__array_function__`` of a scalar type (a lone Dual or Var is a 0-d
     object array to NumPy's implementation)."""
-    return NOT_ON_OBJECTS.get(func, func._implementation)(*args, **kwargs)
+    fn = NOT_ON_OBJECTS.get(func) or ON_ONE_NUMBER.get(func) or func._implementation
+    return fn(*args, **kwargs)

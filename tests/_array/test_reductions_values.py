@@ -151,6 +151,16 @@ def test_functions_numpy_gets_wrong_on_a_lone_dual_or_var(kind):
         assert np.linalg.norm(x).value == 2.0
 
 
+@pytest.mark.parametrize("tier", ["scalar", "array"])
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_mean_var_std_of_one_number(tier, mode, forced_plan):
+    """np.var of one Dual or Var raised AttributeError ('no attribute dtype')."""
+    forced_plan.update(tier=tier, mode=mode)
+    f = lambda x: np.mean(x[0]) + np.var(x[1]) + np.std(x[2]) + np.var(x[1:2])
+    np.testing.assert_array_equal(dg.jacobian(f, mode=mode)(np.array([1.0, 2.0, 4.0])),
+                                  [1.0, 0.0, 0.0])
+
+
 def test_lone_dual_tangents_of_those_functions():
     assert np.nan_to_num(dg.Dual(2.0, 1.0)).tangent == 1.0
     assert np.linalg.norm(dg.Dual(-2.0, 1.0)).tangent == -1.0
