@@ -184,16 +184,22 @@ def setitem(t, index, value):
         _write(t, lambda a: a.__setitem__(index, _value(value)), "index assignment")
 
 
+def _refuse_read_only(error, name):
+    """Re-raise NumPy's ValueError from writing to memory, saying what to do if
+    the memory is read-only."""
+    if "read-only" in str(error):
+        raise RuntimeError(f"{name}: this tensor's memory is read-only (an expand()ed or "
+                           f"broadcast view); clone() it first") from None
+    raise error
+
+
 def _write(t, change, name):
     """Change ``t``'s memory with no graph involved (nothing requires grad)."""
     _check_inplace(t, name)
     try:
         change(t._a)
     except ValueError as e:
-        if "read-only" in str(e):
-            raise RuntimeError(f"{name}: this tensor's memory is read-only (an expand()ed or "
-                               f"broadcast view); clone() it first") from None
-        raise
+        _refuse_read_only(e, name)
     bump_version(t)
 
 
@@ -243,10 +249,7 @@ def inplace(t, fn, *args, name=None):
         raise RuntimeError(f"{name}: result type {res._a.dtype.name} can't be cast to the "
                            f"desired output type {t._a.dtype.name}") from None
     except ValueError as e:
-        if "read-only" in str(e):
-            raise RuntimeError(f"{name}: this tensor's memory is read-only (an expand()ed or "
-                               f"broadcast view); clone() it first") from None
-        raise
+        _refuse_read_only(e, name)
     bump_version(t)
     if before is not None:
         rebase(base, _copy_slices(before, res, t._view_steps))
