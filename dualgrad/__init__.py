@@ -57,6 +57,7 @@ from ._array.dualarray import DualArray  # noqa: E402
 from ._array import dualops as _dualops  # noqa: E402  (connects DualArray to its operations)
 
 _dual.register_array_type(DualArray, _dualops.apply_row)
+from ._array import registry as _registry  # noqa: E402,F401  (fills the NumPy function tables)
 
 # Functional transforms and the planner that picks a tier and a mode for each call.
 from .functional import (grad, value_and_grad, jvp, vjp, jacfwd, jacrev, jacobian,  # noqa: E402

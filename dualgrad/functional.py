@@ -676,7 +676,7 @@ def _probe(inp, f):
         if stats.not_on_objects:
             array_error.add_note(f"The scalar tier cannot take f instead: it calls "
                                  f"{', '.join(sorted(stats.not_on_objects))}, whose NumPy "
-                                 f"implementation is wrong on object arrays.")
+                                 f"implementation fails or is wrong on object arrays.")
             raise
         try:
             rec = _ScalarRecording(inp, f)

@@ -70,7 +70,7 @@ class Stats:
         self.ops, self.elements, self.flops, self.m = ops, elements, flops, m
         self.seconds = seconds
         self.arrays = arrays             # False: f ran on numbers but not on DualArrays
-        self.not_on_objects = set()      # NumPy functions called that are wrong on object arrays
+        self.not_on_objects = set()      # NumPy functions called that object arrays can't take
 
     @property
     def op_size(self):
@@ -204,7 +204,8 @@ def choose(kind, n, m, stats, nested=False, mode="auto", device=None):
         reasons.append("the arguments carry an outer transform's derivatives: array tier")
     elif stats.not_on_objects:
         reasons.append(f"f calls {', '.join(sorted(stats.not_on_objects))}, whose NumPy "
-                       f"implementation is wrong on the scalar tier's object arrays: array tier")
+                       f"implementation fails or is wrong on the scalar tier's object arrays: "
+                       f"array tier")
     elif elementwise:
         reasons.append(f"element-wise code ({stats.ops} operations of {stats.op_size:.3g} "
                        f"element(s) on average): the scalar tier is a candidate")
@@ -257,8 +258,8 @@ def counting():
 
 
 def note_not_on_objects(name):
-    """The probe running saw f call NumPy's ``name``, which is wrong on the
-    scalar tier's object arrays (ufuncs.NOT_ON_OBJECTS)."""
+    """The probe running saw f call NumPy's ``name``, which fails or is wrong on
+    the scalar tier's object arrays (ufuncs.NOT_ON_OBJECTS)."""
     stats = getattr(_local, "probe", None)
     if stats is not None:
         stats.not_on_objects.add(name)

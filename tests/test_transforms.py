@@ -313,8 +313,8 @@ def test_scalar_tier_falls_back_to_arrays():
         lambda x: torch.linalg.solve(torch.tensor(A2) + torch.diag(x), x),
         torch.ones(2, dtype=torch.float64)).numpy()
     np.testing.assert_allclose(jac, ref, rtol=1e-13)
-    plan = dg.plan(f, np.ones(2))
-    assert plan.tier == "array" and "failed on the scalar tier" in str(plan)
+    plan = dg.plan(f, np.ones(2))       # the registry says NumPy's solve fails on objects
+    assert plan.tier == "array" and "f calls np.linalg.solve" in str(plan)
     F._planner._cache.clear()
 
 

@@ -11,7 +11,8 @@ ndarrays. Operations made of others (``mean`` of arrays, ``clip``, ``norm``
 with an ``ord``) need no rule of their own.
 
 ``numpy`` reaches these through ``DualArray.__array_function__`` and
-``__array_ufunc__`` (:data:`HANDLED`, :func:`array_ufunc`).
+``__array_ufunc__`` (:data:`HANDLED`, filled by the registry of NumPy
+functions, ``dualgrad._array.registry``, and :func:`array_ufunc`).
 """
 
 import builtins
@@ -23,8 +24,9 @@ import numpy as np
 from dualgrad import gpu
 from dualgrad._array import dualarray as _core
 from dualgrad._array.dualarray import DualArray, apply_row, count_flops, lift, make, pad
+from dualgrad._array.engine import TensorBase, tensor_of as _tensor_of
 from dualgrad import planner as _planner
-from dualgrad._scalar.ufuncs import NOT_ON_OBJECTS, UFUNC_OPS, VALUE_UFUNCS
+from dualgrad._scalar.ufuncs import UFUNC_OPS, VALUE_UFUNCS, NOT_ON_OBJECTS
 
 
 class _Defer(Exception):
@@ -272,23 +274,28 @@ def copy(a, order="K", subok=False):
 
 
 def copyto(dst, src, casting="same_kind", where=True):
-    """np.copyto into a DualArray: its values and tangents overwritten in place,
-    so that views of the same memory see the change (in-place arithmetic on
-    Tensors holding DualArrays, as forward over reverse runs it). ``src`` is a
-    DualArray of ``dst``'s level or a constant (its tangent is zero)."""
+    """np.copyto into a DualArray: its values and tangents overwritten in place
+    where both are NumPy arrays of this level, so that views of the same memory
+    see the change (in-place arithmetic on Tensors holding DualArrays, as forward
+    over reverse runs it); otherwise out of place, as ``dst[...] = src``."""
     if type(dst) is not DualArray:
         raise TypeError("np.copyto of a DualArray into a NumPy array would drop the tangent; "
                         "build the result out of place (np.where, np.concatenate)")
     if where is not True:
-        raise TypeError("np.copyto(..., where=...) into a DualArray is not supported; "
-                        "use np.where to build the result")
-    if type(src) is DualArray and src.level > dst.level:
-        raise TypeError("np.copyto: the values carry the tangent of an inner transform, "
-                        "which this DualArray of an outer one can't hold")
+        src = np.where(_primal(where), src, dst)
     k = dst.tangent.shape[0]
-    np.copyto(dst.value, src.value if type(src) is DualArray and src.level == dst.level else src,
-              casting=casting)
-    np.copyto(dst.tangent, _core.tangent_at(src, dst.level, k), casting=casting)
+    value = src.value if type(src) is DualArray and src.level == dst.level else src
+    tangent = _core.tangent_at(src, dst.level, k)
+    if (_writable(dst.value) and _writable(dst.tangent) and _core.level_of(value) == 0
+            and _core.level_of(tangent) == 0 and _core.level_of(src) <= dst.level):
+        np.copyto(dst.value, value, casting=casting)
+        np.copyto(dst.tangent, tangent, casting=casting)
+    else:
+        dst[...] = src
+
+
+def _writable(a):
+    return isinstance(a, np.ndarray) and a.flags.writeable
 
 
 def index_put(a, index, v):
@@ -296,7 +303,9 @@ def index_put(a, index, v):
     (index assignment on Tensors holding DualArrays, as forward over reverse
     runs it). Either may be a constant; the higher level's tangents are written."""
     if type(a) is not DualArray and type(v) is not DualArray:
-        out = a.copy()
+        if isinstance(v, TensorBase) and not isinstance(a, TensorBase):
+            a = _tensor_of(a)       # a constant, written into: a Tensor records the write
+        out = a.clone() if isinstance(a, TensorBase) else a.copy()
         out[index] = v
         return out
     level = builtins.max(a.level if type(a) is DualArray else 0,
@@ -316,6 +325,18 @@ def index_put(a, index, v):
                         np.broadcast_to(ta, (k,) + np.shape(value)), (slice(None),) + (
                             index if isinstance(index, tuple) else (index,)), tv)
     return make(value, tangent, level)
+
+
+def setitem(a, index, v):
+    """``a[index] = v`` for DualArray.__setitem__: the DualArray ``a`` then holds."""
+    if type(v) is not DualArray and _core.level_of(v) > a.level:
+        raise TypeError("a value with derivatives of an outer reverse-mode transform (a "
+                        "Tensor) cannot be written into this DualArray; build the array with "
+                        "np.where or np.concatenate instead")
+    out = index_put(a, index, v)
+    if type(out) is not DualArray:
+        out = make(out, _zeros_for(a.tangent.shape[0], out), a.level)
+    return out
 
 
 def _is_array_index(e):
@@ -383,23 +404,6 @@ def stack(arrays, axis=0, out=None, dtype=None, casting=None):
     return make(v, np.stack(_tangents(k, values, tangents), axis=ax + 1), L)
 
 
-def _atleast(a, ndim):
-    if np.ndim(a) >= ndim:
-        return a
-    if ndim == 1:
-        return np.reshape(a, (1,))
-    return np.reshape(a, (1, -1))
-
-
-def hstack(tup, dtype=None, casting=None):
-    arrays = [_atleast(a, 1) for a in tup]
-    return np.concatenate(arrays, axis=0 if np.ndim(arrays[0]) == 1 else 1)
-
-
-def vstack(tup, dtype=None, casting=None):
-    return np.concatenate([_atleast(a, 2) for a in tup], axis=0)
-
-
 def _primal(a):
     while type(a) is DualArray:
         a = a.value
@@ -437,17 +441,6 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     v = x.value
     return make(np.nan_to_num(v, nan=nan, posinf=posinf, neginf=neginf),
                 np.where(np.isfinite(v), x.tangent, 0.0), x.level)
-
-
-def _like(fill):
-    def like(a, dtype=None, order="K", subok=True, shape=None, **kwargs):
-        shape = a.shape if shape is None else shape
-        return gpu.beside(np.full(shape, fill, dtype=a.dtype if dtype is None else dtype), a)
-    return like
-
-
-def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, **kwargs):
-    return _like(fill_value)(a, dtype, shape=shape)
 
 
 # ---------------------------------------------------------------------------
@@ -816,28 +809,13 @@ def array_ufunc(ufunc, method, inputs, kwargs):
     raise TypeError(f"{name}{suffix} has no forward-mode rule for DualArray")
 
 
-HANDLED = {
-    np.sum: sum, np.mean: mean, np.var: var, np.std: std, np.prod: prod,
-    np.max: amax, np.amax: amax, np.min: amin, np.amin: amin, np.cumsum: cumsum,
-    np.reshape: reshape, np.ravel: ravel, np.transpose: transpose, np.swapaxes: swapaxes,
-    np.moveaxis: moveaxis, np.squeeze: squeeze, np.expand_dims: expand_dims,
-    np.broadcast_to: broadcast_to, np.flip: flip, np.tril: tril, np.triu: triu,
-    np.diagonal: diagonal, np.diag: diag, np.trace: trace, np.copy: copy,
-    np.copyto: copyto,
-    np.concatenate: concatenate, np.stack: stack, np.hstack: hstack, np.vstack: vstack,
-    np.where: where, np.clip: clip, np.nan_to_num: nan_to_num,
-    np.matmul: matmul, np.dot: dot, np.inner: inner, np.outer: outer,
-    np.vdot: vdot, np.tensordot: tensordot, np.einsum: einsum, np.kron: kron,
-    np.linalg.solve: solve, np.linalg.inv: inv, np.linalg.det: det,
-    np.linalg.slogdet: slogdet, np.linalg.cholesky: cholesky, np.linalg.norm: norm,
-    np.zeros_like: _like(0.0), np.ones_like: _like(1.0), np.empty_like: _like(0.0),
-    np.full_like: full_like,
-    np.shape: lambda a: a.shape, np.ndim: lambda a: a.ndim,
-    np.size: lambda a, axis=None: a.size if axis is None else a.shape[axis],
-}
+# The NumPy functions on DualArrays, filled by the registry (dualgrad._array.registry),
+# and those of them reached through like= (NEP 35), which get the DualArray as like.
+HANDLED = {}
+TAKES_LIKE = set()
 
 
-def array_function(func, types, args, kwargs):
+def array_function(func, types, args, kwargs, like=None):
     name = _name(func)
     _refuse_out(name, kwargs)
     impl = HANDLED.get(func)
@@ -846,6 +824,8 @@ def array_function(func, types, args, kwargs):
                         f"d.value if no derivative is needed")
     if func in NOT_ON_OBJECTS:
         _planner.note_not_on_objects(name)
+    if func in TAKES_LIKE:
+        kwargs["like"] = like
     try:
         return impl(*args, **kwargs)
     except _Defer:

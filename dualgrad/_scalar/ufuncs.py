@@ -4,7 +4,8 @@ Dual and Var both answer ``__array_ufunc__`` with :func:`array_ufunc`: a ufunc
 of a table row runs that row (by its opcode, the row's index in the table and
 its ``DG_OP_`` value in rules.h); the ufuncs in ``VALUE_UFUNCS`` look at values
 only. They answer ``__array_function__`` with :func:`array_function`: NumPy's
-own implementation, except for the functions in ``NOT_ON_OBJECTS``.
+own implementation, except for the functions in ``LONE`` (filled by the
+registry of NumPy functions, dualgrad._array.registry).
 """
 
 import math
@@ -68,40 +69,39 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     return x
 
 
-def _std(x, *args, **kwargs):
+def lone_std(x, *args, **kwargs):
     """numpy.std of one number: a constant (0, or nan for ddof >= 1)."""
     return np.std(x.value, *args, **kwargs)
 
 
-def _norm(x, *args, **kwargs):
+def lone_norm(x, *args, **kwargs):
     """numpy.linalg.norm of one number: |x| whatever the order."""
     return abs(x)
 
 
-# NumPy functions whose NumPy implementation on objects (Duals, Vars, object
-# arrays of them) gives a wrong value or derivative, with their version for one
-# Dual or Var:
-# - nan_to_num returns any array not of a float dtype unchanged;
-# - std and norm are a square root of a sum of squares: at zero its reverse
-#   sweep meets an infinite adjoint and gives nan, where the array tier's rules
-#   (and PyTorch's) give 0.
-# An object array cannot be caught on its way into NumPy, so the planner keeps
-# f off the scalar tier when its probe sees one of these (dualops.array_function).
-NOT_ON_OBJECTS = {np.nan_to_num: nan_to_num, np.std: _std, np.linalg.norm: _norm}
-
-
-def _var(x, *args, **kwargs):
+def lone_var(x, *args, **kwargs):
     """numpy.var of one number: a constant (0, or nan for ddof >= 1)."""
     return np.var(x.value, *args, **kwargs)
 
 
-# NumPy functions whose implementation fails on one Dual or Var (a 0-d object
-# array: var asks its mean for a dtype), though it runs on object arrays.
-ON_ONE_NUMBER = {np.var: _var}
+# The versions above stand in for NumPy's where its implementation on objects
+# (Duals, Vars, object arrays of them) gives a wrong value or derivative, or
+# fails on one lone number:
+# - nan_to_num returns any array not of a float dtype unchanged;
+# - std and norm are a square root of a sum of squares: at zero its reverse
+#   sweep meets an infinite adjoint and gives nan, where the array tier's rules
+#   (and PyTorch's) give 0;
+# - var of one number asks its mean for a dtype.
+# An object array cannot be caught on its way into NumPy, so the planner keeps
+# f off the scalar tier when its probe sees one of the functions that are wrong
+# on objects, or that NumPy cannot run on them (dualops.array_function). Both
+# tables are filled by the registry.
+LONE = {}                   # NumPy function: its version for one Dual or Var
+NOT_ON_OBJECTS = {}         # NumPy function: its name, for the planner's note
 
 
 def array_function(func, args, kwargs):
     """``__array_function__`` of a scalar type (a lone Dual or Var is a 0-d
     object array to NumPy's implementation)."""
-    fn = NOT_ON_OBJECTS.get(func) or ON_ONE_NUMBER.get(func) or func._implementation
+    fn = LONE.get(func) or func._implementation
     return fn(*args, **kwargs)

@@ -483,11 +483,12 @@ def test_clip():
 
 def test_like_functions_and_metadata():
     d = DualArray(np.ones((2, 3), dtype=np.float32), np.zeros((4, 2, 3)))
-    for fn, fill in ((np.zeros_like, 0.0), (np.ones_like, 1.0)):
-        out = fn(d)
-        assert type(out) is np.ndarray and out.shape == (2, 3) and out.dtype == np.float32
-        assert (out == fill).all()
-    assert np.full_like(d, 7.0).tolist() == [[7.0] * 3] * 2
+    for fn, fill in ((np.zeros_like, 0.0), (np.ones_like, 1.0), (np.empty_like, 0.0)):
+        out = fn(d)     # arrays to write derivatives into: zero tangents, d's level and k
+        assert type(out) is DualArray and out.shape == (2, 3) and out.dtype == np.float32
+        assert (out.value == fill).all() and out.tangent.shape == (4, 2, 3)
+        assert not out.tangent.any() and out.level == d.level
+    assert np.full_like(d, 7.0).value.tolist() == [[7.0] * 3] * 2
     assert (d.k, d.shape, d.ndim, d.size, d.dtype, len(d)) == (4, (2, 3), 2, 6, np.float32, 2)
     assert np.shape(d) == (2, 3) and np.ndim(d) == 2 and np.size(d) == 6
     assert [e.shape for e in d] == [(3,), (3,)]
@@ -525,14 +526,23 @@ def test_what_would_drop_the_tangent():
             fn(d)
     with pytest.raises(TypeError):
         hash(d)
-    with pytest.raises(TypeError, match="item assignment"):
-        d[0] = 1.0
+
+
+def test_item_assignment_and_in_place_operators():
+    d = DualArray([1.0, 2.0, 3.0], [[1.0, 0.0, 0.0]])
+    d[0] = 5.0                      # a constant: its tangent is zero
+    d[1:] = DualArray([4.0, 6.0], [[2.0, 3.0]])
+    assert d.value.tolist() == [5.0, 4.0, 6.0] and d.tangent.tolist() == [[0.0, 2.0, 3.0]]
+    same = d
+    d *= d                          # the same object holds the product
+    assert same is d and d.value.tolist() == [25.0, 16.0, 36.0]
+    assert d.tangent.tolist() == [[0.0, 16.0, 36.0]]
 
 
 def test_function_without_a_rule():
     d = DualArray([1.0, 2.0], [[1.0, 1.0]])
-    with pytest.raises(TypeError, match=r"np.sort has no forward-mode rule for DualArray"):
-        np.sort(d)
+    with pytest.raises(TypeError, match=r"np.unique has no forward-mode rule for DualArray"):
+        np.unique(d)
     with pytest.raises(TypeError, match=r"np.linalg.eigh has no forward-mode rule"):
         np.linalg.eigh(DualArray(np.eye(2), np.ones((1, 2, 2))))
     with pytest.raises(TypeError, match=r"np.bitwise_and has no forward-mode rule"):

@@ -128,8 +128,8 @@ def test_np_asarray_on_a_tensor_that_requires_grad():
 
 def test_numpy_function_without_a_rule_names_the_function():
     x = dg.tensor([3.0, 1.0, 2.0], requires_grad=True)
-    with pytest.raises(TypeError, match="sort"):
-        np.sort(x)
+    with pytest.raises(TypeError, match="unique"):
+        np.unique(x)
     with pytest.raises(TypeError, match="fft"):
         np.fft.fft(x)
 

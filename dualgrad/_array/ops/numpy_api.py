@@ -1,6 +1,7 @@
 """NumPy interop: ufuncs (``array_ufunc``) and NumPy functions
-(``array_function``, through the ``HANDLED`` table of NumPy's names) applied to
-Tensors are recorded.
+(``array_function``, through the ``HANDLED`` table, filled by the registry of
+NumPy functions, ``dualgrad._array.registry``) applied to Tensors are recorded.
+The ``np_*`` functions take NumPy's arguments to the Tensor operations.
 """
 
 import builtins
@@ -8,13 +9,11 @@ import builtins
 import numpy as np
 
 from dualgrad._array.dualarray import DualArray, level_of
-from dualgrad._array.dualops import kron
 from dualgrad._array.engine import TensorBase
 from dualgrad._array.tensor import apply_row
 from dualgrad._scalar.ufuncs import UFUNC_OPS, VALUE_UFUNCS
 from dualgrad._array.ops._base import _arr, _ten, engine_wrap
 from dualgrad._array.ops.conversions import _astype
-from dualgrad._array.ops.creation import ones_like, zeros_like
 from dualgrad._array.ops.elementwise import clamp, nan_to_num, where
 from dualgrad._array.ops.joining import _concatenate, split, stack
 from dualgrad._array.ops.products import (_cholesky, _det, _inv, _slogdet, _solve, einsum, matmul,
@@ -69,23 +68,41 @@ def array_ufunc(ufunc, method, inputs, kwargs):
                     f"t.detach().numpy() if no gradient is needed")
 
 
-def _np_sum(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
+def np_sum(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
     return _sum(_ten(a) if dtype is None else _astype(_ten(a), dtype), axis, keepdims)
 
 
-def _np_mean(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
+def np_mean(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
     return mean(a, axis, keepdims, dtype)
 
 
-def _np_var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
+def np_var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
     return var(a, axis, keepdim=keepdims, correction=ddof)
 
 
-def _np_std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
+def np_std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
     return std(a, axis, keepdim=keepdims, correction=ddof)
 
 
-def _np_norm(x, ord=None, axis=None, keepdims=False):
+def np_prod(a, axis=None, keepdims=False, **kw):
+    return _prod(_ten(a), axis, keepdims)
+
+
+def np_amax(a, axis=None, keepdims=False, **kw):
+    return amax(a, axis, keepdims)
+
+
+def np_amin(a, axis=None, keepdims=False, **kw):
+    return amin(a, axis, keepdims)
+
+
+def np_cumsum(a, axis=None, **kw):
+    if axis is None:
+        return _cumsum(_reshape(_ten(a), (-1,)), 0)
+    return _cumsum(_ten(a), axis)
+
+
+def np_norm(x, ord=None, axis=None, keepdims=False):
     x = _ten(x)
     if ord is None or ord == "fro":
         return _norm2(x, axis, keepdims)
@@ -95,7 +112,7 @@ def _np_norm(x, ord=None, axis=None, keepdims=False):
     return norm(x, ord, axis, keepdims)
 
 
-def _np_dot(a, b):
+def np_dot(a, b, out=None):
     # numpy.dot is matmul only up to 2-d: beyond, it sums a's last axis with
     # b's second-to-last and keeps all the other axes of both (no broadcasting).
     if not np.ndim(_arr(a)) or not np.ndim(_arr(b)):
@@ -105,17 +122,105 @@ def _np_dot(a, b):
     return tensordot(a, b, ([-1], [-2]))
 
 
-def _np_inner(a, b):
+def np_inner(a, b):
     if not np.ndim(_arr(a)) or not np.ndim(_arr(b)):
         return _ten(a) * b
     return tensordot(a, b, ([-1], [-1]))
 
 
-def _np_transpose(a, axes=None):
+def np_outer(a, b, out=None):
+    return outer(_reshape(_ten(a), (-1,)), _reshape(_ten(b), (-1,)))
+
+
+def np_vdot(a, b):
+    return _sum(_reshape(_ten(a), (-1,)) * _reshape(_ten(b), (-1,)))
+
+
+def np_matmul(a, b, **kw):
+    return matmul(a, b)
+
+
+def np_tensordot(a, b, axes=2):
+    return tensordot(a, b, axes)
+
+
+def np_einsum(subscripts, *operands, **kw):
+    return einsum(subscripts, *operands)
+
+
+def np_transpose(a, axes=None):
     return _transpose(_ten(a), axes)
 
 
-def _np_split(ary, indices_or_sections, axis=0):
+def np_reshape(a, shape=None, order="C", *, newshape=None, copy=None):
+    return _reshape(_ten(a), shape if shape is not None else newshape)
+
+
+def np_ravel(a, order="C"):
+    return _reshape(_ten(a), (-1,))
+
+
+def np_swapaxes(a, axis1, axis2):
+    return _swapaxes(_ten(a), axis1, axis2)
+
+
+def np_squeeze(a, axis=None):
+    return _squeeze(_ten(a), axis)
+
+
+def np_expand_dims(a, axis):
+    return _expand_dims(_ten(a), axis)
+
+
+def np_broadcast_to(a, shape, subok=False):
+    return _broadcast_to(_ten(a), tuple(shape) if np.ndim(shape) else (shape,))
+
+
+def np_flip(m, axis=None):
+    return _flip(_ten(m), axis)
+
+
+def np_diagonal(a, offset=0, axis1=0, axis2=1):
+    return _diagonal(_ten(a), offset, axis1, axis2)
+
+
+def np_trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    return _sum(_diagonal(_ten(a), offset, axis1, axis2), -1)
+
+
+def np_tril(m, k=0):
+    return _tri(_ten(m), k, np.tril)
+
+
+def np_triu(m, k=0):
+    return _tri(_ten(m), k, np.triu)
+
+
+def np_copy(a, order="K", subok=False):
+    return clone(a)
+
+
+def np_concatenate(arrays, axis=0, dtype=None, casting="same_kind"):
+    return _concatenate(arrays, axis)
+
+
+def np_stack(arrays, axis=0, dtype=None, casting="same_kind"):
+    return stack(arrays, axis)
+
+
+def np_where(condition, x=None, y=None):
+    return where(condition, x, y)
+
+
+def np_clip(a, a_min=None, a_max=None, **kw):
+    return clamp(a, a_min, a_max)
+
+
+def np_nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    return nan_to_num(x, nan, posinf, neginf)
+
+
+def np_split(ary, indices_or_sections, axis=0):
     x = _ten(ary)
     n = x._a.shape[axis]
     if isinstance(indices_or_sections, (int, np.integer)):
@@ -126,66 +231,33 @@ def _np_split(ary, indices_or_sections, axis=0):
     return list(split(x, [b - a for a, b in zip(bounds[:-1], bounds[1:])], axis))
 
 
-HANDLED = {
-    np.sum: _np_sum,
-    np.mean: _np_mean,
-    np.prod: lambda a, axis=None, keepdims=False, **kw: _prod(_ten(a), axis, keepdims),
-    np.max: lambda a, axis=None, keepdims=False, **kw: amax(a, axis, keepdims),
-    np.amax: lambda a, axis=None, keepdims=False, **kw: amax(a, axis, keepdims),
-    np.min: lambda a, axis=None, keepdims=False, **kw: amin(a, axis, keepdims),
-    np.amin: lambda a, axis=None, keepdims=False, **kw: amin(a, axis, keepdims),
-    np.var: _np_var,
-    np.std: _np_std,
-    np.cumsum: lambda a, axis=None, **kw: _cumsum(_reshape(_ten(a), (-1,)) if axis is None
-                                                  else _ten(a), 0 if axis is None else axis),
-    np.reshape: lambda a, shape=None, **kw: _reshape(_ten(a), shape if shape is not None
-                                                     else kw["newshape"]),
-    np.ravel: lambda a, **kw: _reshape(_ten(a), (-1,)),
-    np.transpose: _np_transpose,
-    np.swapaxes: lambda a, axis1, axis2: _swapaxes(_ten(a), axis1, axis2),
-    np.squeeze: lambda a, axis=None: _squeeze(_ten(a), axis),
-    np.expand_dims: lambda a, axis: _expand_dims(_ten(a), axis),
-    np.broadcast_to: lambda a, shape, **kw: _broadcast_to(_ten(a), tuple(shape)),
-    np.concatenate: lambda arrays, axis=0, **kw: _concatenate(arrays, axis),
-    np.stack: lambda arrays, axis=0, **kw: stack(arrays, axis),
-    np.split: _np_split,
-    np.where: lambda c, x=None, y=None: where(c, x, y),
-    np.dot: lambda a, b, **kw: _np_dot(a, b),
-    np.matmul: lambda a, b, **kw: matmul(a, b),
-    np.einsum: lambda subscripts, *ops, **kw: einsum(subscripts, *ops),
-    np.tensordot: lambda a, b, axes=2: tensordot(a, b, axes),
-    np.outer: lambda a, b, **kw: outer(_reshape(_ten(a), (-1,)), _reshape(_ten(b), (-1,))),
-    np.inner: lambda a, b: _np_inner(a, b),
-    np.vdot: lambda a, b: _sum(_reshape(_ten(a), (-1,)) * _reshape(_ten(b), (-1,))),
-    np.kron: kron,
-    np.trace: lambda a, offset=0, axis1=0, axis2=1, **kw: _sum(_diagonal(_ten(a), offset,
-                                                                         axis1, axis2), -1),
-    np.diagonal: lambda a, offset=0, axis1=0, axis2=1: _diagonal(_ten(a), offset, axis1,
-                                                                  axis2),
-    np.tril: lambda m, k=0: _tri(_ten(m), k, np.tril),
-    np.triu: lambda m, k=0: _tri(_ten(m), k, np.triu),
-    np.clip: lambda a, a_min=None, a_max=None, **kw: clamp(a, a_min, a_max),
-    np.nan_to_num: lambda x, copy=True, nan=0.0, posinf=None, neginf=None: nan_to_num(
-        x, nan, posinf, neginf),
-    np.flip: lambda m, axis=None: _flip(_ten(m), axis),
-    np.linalg.solve: lambda a, b: _solve(_ten(a), _ten(b)),
-    np.linalg.inv: lambda a: _inv(_ten(a)),
-    np.linalg.det: lambda a: _det(_ten(a)),
-    np.linalg.slogdet: lambda a: _slogdet(_ten(a)),
-    np.linalg.cholesky: lambda a, **kw: _cholesky(_ten(a)),
-    np.linalg.norm: _np_norm,
-    np.shape: lambda a: _arr(a).shape,
-    np.ndim: lambda a: _arr(a).ndim,
-    np.size: lambda a, axis=None: _arr(a).size if axis is None else _arr(a).shape[axis],
-    np.result_type: lambda *a: np.result_type(*[_arr(x) if isinstance(x, TensorBase) else x
-                                                 for x in a]),
-    np.zeros_like: lambda a, dtype=None, **kw: zeros_like(a, dtype=dtype),
-    np.ones_like: lambda a, dtype=None, **kw: ones_like(a, dtype=dtype),
-    np.copy: lambda a, **kw: clone(a),
-    np.atleast_1d: lambda a: a if np.ndim(_arr(a)) >= 1 else _reshape(_ten(a), (1,)),
-    np.logaddexp: None,  # a ufunc: handled by array_ufunc
-}
-del HANDLED[np.logaddexp]
+def np_solve(a, b):
+    return _solve(_ten(a), _ten(b))
+
+
+def np_inv(a):
+    return _inv(_ten(a))
+
+
+def np_det(a):
+    return _det(_ten(a))
+
+
+def np_slogdet(a):
+    return _slogdet(_ten(a))
+
+
+def np_cholesky(a, /, *, upper=False):
+    if upper:
+        raise TypeError("numpy.linalg.cholesky(upper=True) on Tensors: take the lower factor "
+                        "and transpose it")
+    return _cholesky(_ten(a))
+
+
+# The NumPy functions on Tensors, filled by the registry (dualgrad._array.registry),
+# and those of them reached through like= (NEP 35), which get the Tensor as like.
+HANDLED = {}
+TAKES_LIKE = set()
 
 
 def _inner_forward(operands):
@@ -203,7 +275,7 @@ def _inner_forward(operands):
     return dual > tensor
 
 
-def array_function(func, types, args, kwargs):
+def array_function(func, types, args, kwargs, like=None):
     if DualArray in types and _inner_forward(args):
         return NotImplemented
     if kwargs.get("out") is not None:
@@ -217,4 +289,6 @@ def array_function(func, types, args, kwargs):
             f"{name}.{func.__name__} has no derivative rule in dualgrad yet. Use the "
             f"dualgrad function of the same meaning, or apply it to t.detach().numpy() if no "
             f"gradient is needed.")
+    if func in TAKES_LIKE:
+        kwargs["like"] = like
     return impl(*args, **kwargs)
