@@ -70,9 +70,13 @@ def both(func, fn, **kw):
     return Row(func, fn, fn, **kw)
 
 
+_CONSTANT = set()       # the functions values() made, for the docs page
+
+
 def values(func, **kw):
     """A function of the values only: its result is a constant."""
     fn = C.on_values(func)
+    _CONSTANT.add(fn)
     return Row(func, fn, fn, **kw)
 
 
@@ -253,3 +257,34 @@ def install():
 
 
 install()
+
+
+# ---------------------------------------------------------------------------
+# The docs page "Supported NumPy functions" (docs/_ext) shows these cells.
+
+COLUMNS = ("Dual (scalar, forward)", "Var (scalar, reverse)", "DualArray (array, forward)",
+           "Tensor (array, reverse)", "nested (jvp of vjp, vjp of jvp)")
+
+
+def _array_cell(fn):
+    if fn is None:
+        return "no"
+    if fn in _CONSTANT:
+        return "constant (values only)"
+    if any(fn is f for f in vars(C).values()):
+        return "composite"
+    return "rule"
+
+
+def cells(row):
+    """The page's cells for ``row``, one per column of :data:`COLUMNS`."""
+    if row.scalar == OBJECTS:
+        scalar = "NumPy's code on objects"
+    elif row.scalar == ARRAYS:
+        scalar = "array tier (NumPy's code fails on objects)"
+    elif row.wrong_on_objects:
+        scalar = "own version for one number; arrays: array tier"
+    else:
+        scalar = "NumPy's code on objects; own version for one number"
+    nested = "both orders" if row.forward is not None and row.reverse is not None else "no"
+    return (scalar, scalar, _array_cell(row.forward), _array_cell(row.reverse), nested)
