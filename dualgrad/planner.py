@@ -23,6 +23,8 @@ import threading
 import time
 import weakref
 
+from dualgrad._levels import frames
+
 __all__ = ["Plan", "Stats", "chunk_size", "choose", "estimates", "COSTS",
            "SCALAR_CHUNK_THRESHOLD", "ARRAY_CHUNK_THRESHOLD", "ELEMENTWISE_OP_SIZE"]
 
@@ -64,13 +66,16 @@ def chunk_size(n, threshold):
 class Stats:
     """What one probe evaluation saw."""
 
-    __slots__ = ("ops", "elements", "flops", "m", "seconds", "arrays", "not_on_objects")
+    __slots__ = ("ops", "elements", "flops", "m", "seconds", "arrays", "not_on_objects",
+                 "reverse_only", "depth")
 
     def __init__(self, ops=0, elements=0, m=None, seconds=0.0, arrays=True, flops=0):
         self.ops, self.elements, self.flops, self.m = ops, elements, flops, m
         self.seconds = seconds
         self.arrays = arrays             # False: f ran on numbers but not on DualArrays
         self.not_on_objects = set()      # NumPy functions called that are wrong on object arrays
+        self.reverse_only = False        # f calls a custom_vjp function: no forward mode
+        self.depth = 0                   # transforms running when the probe began
 
     @property
     def op_size(self):
@@ -215,6 +220,11 @@ def choose(kind, n, m, stats, nested=False, mode="auto", device=None):
     if not stats.arrays and not nested and device is None:
         est = candidates = {k: v for k, v in est.items() if k[0] == "scalar"}
         reasons.append("f does not run on DualArrays: scalar tier")
+    if stats.reverse_only and mode != "forward":
+        # A forced forward mode (and jvp) is left to fail with the custom_vjp's message.
+        est = candidates = {k: v for k, v in candidates.items() if k[1] != "forward"}
+        reasons.append("f calls a custom_vjp function, which has no forward-mode rule: "
+                       "reverse mode")
     if mode != "auto":
         candidates = {k: v for k, v in est.items() if k[1] == mode}
         reasons.append(f"mode {mode!r} was asked for")
@@ -242,6 +252,7 @@ def counting():
     """Count the DualArray operations made inside the block (Stats)."""
     from dualgrad._array import dualarray
     stats = Stats()
+    stats.depth = len(frames())
     before = dualarray.operation_counts()
     previous = dualarray.count_operations(True)
     outer, _local.probe = getattr(_local, "probe", None), stats
@@ -254,6 +265,18 @@ def counting():
         dualarray.count_operations(previous)
         stats.ops, stats.elements, stats.flops = (
             b - a for a, b in zip(before, dualarray.operation_counts()))
+
+
+def probing(level):
+    """Whether the forward pass at ``level`` is the probe's own evaluation (the
+    first transform started inside ``counting``, in this thread); if so, note
+    that f calls a custom_vjp function, which has no forward mode."""
+    stats = getattr(_local, "probe", None)
+    stack = frames()
+    if stats is None or len(stack) <= stats.depth or stack[stats.depth].level != level:
+        return False
+    stats.reverse_only = True
+    return True
 
 
 def note_not_on_objects(name):
