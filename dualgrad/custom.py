@@ -455,32 +455,41 @@ class custom_vjp(_Custom):
                             f"(out, residuals); it returned {type(out).__name__}")
         return out
 
-    def _no_forward_mode(self):
+    def _no_forward_mode(self, more=""):
         return TypeError(f"{self.name} is a custom_vjp function, which has no forward-mode "
-                         f"rule (jvp, jacfwd, Dual, DualArray), as in JAX; define its rule with "
-                         f"dg.custom_jvp instead, or differentiate it in reverse mode "
-                         f"(dg.grad, dg.vjp, dg.jacrev)")
+                         f"rule (jvp, jacfwd, hessian, hvp, Dual, DualArray), as in JAX; define "
+                         f"its rule with dg.custom_jvp instead, or differentiate it in reverse "
+                         f"mode (dg.grad, dg.vjp, dg.jacrev).{more}")
 
     def _on_duals(self, call):
         raise self._no_forward_mode()
 
     def _on_dualarrays(self, call, level):
-        if not _planner.probing(level):
+        if not _planner.probing():
             raise self._no_forward_mode()
-        # The planner's probe: f's outputs, to be counted (the plan then runs
-        # in reverse mode, where this rule applies).
-        values = [x.value if kind == _FORWARD and lv == level else x
-                  for x, (kind, lv) in zip(call.leaves, call.kinds)]
-        out, _ = self._forward(call.args_with(values))
+        out = self._probe_output(call)
         leaves, tree = _pytree.flatten(out)
         return _pytree.unflatten(tree, [
             DualArray(_as_value(o), np.zeros((1,) + _shape(o)), level) for o in leaves])
+
+    def _probe_output(self, call):
+        """f's outputs at plain values, for the planner's probe to count (its
+        results are never used; the plan then runs in reverse mode, where this
+        rule applies)."""
+        return self._forward(call.args_with([_innermost(x) for x in call.leaves]))[0]
 
     def _on_tensors(self, call, level):
         inputs, where = _tensor_inputs(call, level)
         values = list(call.leaves)
         for i in where:
             values[i] = values[i]._a
+        if any(_carries_tangents(v) for v in values):
+            if _planner.probing():
+                return self._probe_output(call)
+            # Forward over reverse (dg.hessian, dg.hvp): the outputs' tangents
+            # would need a forward-mode rule, which a custom_vjp has not.
+            raise self._no_forward_mode(" For second derivatives use reverse over reverse, "
+                                        "e.g. dg.jacrev(dg.grad(f)).")
         out, res = self._forward(call.args_with(values))
         res_leaves, res_tree = _pytree.flatten(res)
         out_leaves, out_tree = _pytree.flatten(out)
@@ -562,6 +571,22 @@ def _tensor_inputs(call, level):
     floor = max([lv for k, lv in call.kinds if k == _FORWARD], default=-1)
     where = [i for i, (k, lv) in enumerate(call.kinds) if k == _REVERSE and lv > floor]
     return [call.leaves[i] for i in where], where
+
+
+def _innermost(v):
+    """The plain values inside tensors and DualArrays."""
+    while isinstance(v, TensorBase) or type(v) is DualArray:
+        v = v._a if isinstance(v, TensorBase) else v.value
+    return v
+
+
+def _carries_tangents(v):
+    """Whether a value holds a DualArray (forward-mode derivatives) anywhere."""
+    if type(v) is DualArray:
+        return True
+    if isinstance(v, TensorBase):
+        return _carries_tangents(v._a)
+    return False
 
 
 def _is_float(o):
@@ -651,7 +676,6 @@ def _on_tape(cf, call):
     tier (exact for the tape's reverse and Hessian-vector sweeps, which read
     nothing beyond second derivatives there), after guards that the inputs are
     those of the point."""
-    from dualgrad import functional     # (imports this module's package)
     where = [j for j, (kind, _) in enumerate(call.kinds) if kind == _VAR]
     xs, shapes = [], []
     for j in where:
@@ -668,18 +692,31 @@ def _on_tape(cf, call):
             leaves[j] = flat[o] if s is None else flat[o:e].reshape(s)
         return leaves
 
-    def at(flat):
-        o_leaves, _ = _pytree.flatten(cf(*call.args_with(leaves_at(flat))))
-        return _concat_flat(o_leaves)
-
-    with _outside_transforms():
-        out = cf(*call.args_with(leaves_at(x0)))
-        jac = functional.jacrev(at)(x0)
-        hess = functional.jacfwd(functional.jacrev(at))(x0)
-    o_leaves, o_tree = _pytree.flatten(out)
-    y0 = _concat_flat(o_leaves)
-    jac = np.asarray(jac).reshape(y0.size, x0.size)
-    hess = np.asarray(hess).reshape(y0.size, x0.size, x0.size)
+    # Reverse over reverse by hand on the array tier (transforms would ask the
+    # planner, which may pick the scalar tier again; and custom_vjp functions
+    # have no forward mode): per output, its gradient recorded, then the
+    # gradient of each of its entries.
+    n = x0.size
+    with _outside_transforms(), enable_grad():
+        x = _ops.as_input(x0, _levels.new_level())
+        o_leaves, o_tree = _pytree.flatten(cf(*call.args_with(leaves_at(x))))
+        y = _concat_flat(o_leaves)
+        y0 = _plain_values(y)
+        jac, hess = np.zeros((y0.size, n)), np.zeros((y0.size, n, n))
+        for r in range(y0.size):
+            if not (isinstance(y, TensorBase) and y.requires_grad):
+                break
+            g, = _autograd_grad([y[r]], [x], retain_graph=True, create_graph=True,
+                                allow_unused=True)
+            if g is None:
+                continue
+            jac[r] = _plain_values(g)
+            for i in range(n):
+                if not g.requires_grad:
+                    break
+                h, = _autograd_grad([g[i]], [x], retain_graph=True, allow_unused=True)
+                if h is not None:
+                    hess[r, i] = _plain_values(h)
     hess = 0.5 * (hess + np.swapaxes(hess, 1, 2))
     # Guards first (a comparison of a Var is recorded as one): a replay at other
     # inputs stops here rather than read the model away from its point.
@@ -705,16 +742,26 @@ def _on_tape(cf, call):
         ys.append(y)
     res, offset = [], 0
     for o in o_leaves:
-        size = int(np.size(o))
+        shape = _shape(o)
+        size = int(np.prod(shape))
         part = ys[offset:offset + size]
         offset += size
-        if not isinstance(o, np.ndarray):
+        if shape == ():
             res.append(part[0])
         else:
             arr = np.empty(size, dtype=object)
             arr[:] = part
-            res.append(arr.reshape(o.shape))
+            res.append(arr.reshape(shape))
     return _pytree.unflatten(o_tree, res)
+
+
+def _plain_values(o):
+    """Values without this module's tensor and DualArray around them, as float64."""
+    if isinstance(o, TensorBase):
+        o = o._a
+    if type(o) is DualArray:
+        o = o.value
+    return np.asarray(o, dtype=np.float64)
 
 
 def _concat_flat(leaves):

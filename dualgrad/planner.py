@@ -23,8 +23,6 @@ import threading
 import time
 import weakref
 
-from dualgrad._levels import frames
-
 __all__ = ["Plan", "Stats", "chunk_size", "choose", "estimates", "COSTS",
            "SCALAR_CHUNK_THRESHOLD", "ARRAY_CHUNK_THRESHOLD", "ELEMENTWISE_OP_SIZE"]
 
@@ -67,7 +65,7 @@ class Stats:
     """What one probe evaluation saw."""
 
     __slots__ = ("ops", "elements", "flops", "m", "seconds", "arrays", "not_on_objects",
-                 "reverse_only", "depth")
+                 "reverse_only")
 
     def __init__(self, ops=0, elements=0, m=None, seconds=0.0, arrays=True, flops=0):
         self.ops, self.elements, self.flops, self.m = ops, elements, flops, m
@@ -75,7 +73,6 @@ class Stats:
         self.arrays = arrays             # False: f ran on numbers but not on DualArrays
         self.not_on_objects = set()      # NumPy functions called that are wrong on object arrays
         self.reverse_only = False        # f calls a custom_vjp function: no forward mode
-        self.depth = 0                   # transforms running when the probe began
 
     @property
     def op_size(self):
@@ -252,7 +249,6 @@ def counting():
     """Count the DualArray operations made inside the block (Stats)."""
     from dualgrad._array import dualarray
     stats = Stats()
-    stats.depth = len(frames())
     before = dualarray.operation_counts()
     previous = dualarray.count_operations(True)
     outer, _local.probe = getattr(_local, "probe", None), stats
@@ -267,13 +263,12 @@ def counting():
             b - a for a, b in zip(before, dualarray.operation_counts()))
 
 
-def probing(level):
-    """Whether the forward pass at ``level`` is the probe's own evaluation (the
-    first transform started inside ``counting``, in this thread); if so, note
-    that f calls a custom_vjp function, which has no forward mode."""
+def probing():
+    """Whether a probe is running in this thread (its results, and those of the
+    transforms inside it, are only counted); if so, note that f calls a
+    custom_vjp function in forward mode, which has no rule for it."""
     stats = getattr(_local, "probe", None)
-    stack = frames()
-    if stats is None or len(stack) <= stats.depth or stack[stats.depth].level != level:
+    if stats is None:
         return False
     stats.reverse_only = True
     return True
