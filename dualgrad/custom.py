@@ -220,6 +220,7 @@ class _Custom:
             return self.fun(*call.args)
         self._check_defined()
         kind, level = top
+        _planner.note_custom(self.kind == "custom_vjp" and kind in (_FORWARD, _DUAL))
         if kind == _DUAL:
             return self._on_duals(call)
         if kind == _VAR:
@@ -323,7 +324,9 @@ class custom_jvp(_Custom):
         for i, p in enumerate(p_leaves):
             ts = [_as_tangent(d[i], p) for d in per_direction]
             tangent = ts[0].reshape((1,) + _shape(p)) if k == 1 else np.stack(ts)
-            outs.append(DualArray(_as_value(p), tangent, level))
+            # (A tensor primal stays one: an outer reverse level differentiates it.)
+            outs.append(DualArray(p if isinstance(p, TensorBase) else _as_value(p), tangent,
+                                  level))
         return _pytree.unflatten(tree, outs)
 
     def _on_duals(self, call):
@@ -465,7 +468,7 @@ class custom_vjp(_Custom):
         raise self._no_forward_mode()
 
     def _on_dualarrays(self, call, level):
-        if not _planner.probing():
+        if not _planner.note_custom(reverse_only=True):
             raise self._no_forward_mode()
         out = self._probe_output(call)
         leaves, tree = _pytree.flatten(out)
@@ -484,7 +487,7 @@ class custom_vjp(_Custom):
         for i in where:
             values[i] = values[i]._a
         if any(_carries_tangents(v) for v in values):
-            if _planner.probing():
+            if _planner.note_custom(reverse_only=True):
                 return self._probe_output(call)
             # Forward over reverse (dg.hessian, dg.hvp): the outputs' tangents
             # would need a forward-mode rule, which a custom_vjp has not.
@@ -514,8 +517,26 @@ class custom_vjp(_Custom):
                 residuals = _pytree.unflatten(res_tree, saved[n_in:])
             gs = _spread(grads_out, floats)
             g_leaves = [_zeros_like(o) if g is None else g for o, g in zip(out_leaves, gs)]
-            ct = self.bwd(*call.nondiff, residuals, _pytree.unflatten(out_tree, g_leaves))
-            return _cotangents_of(self.name, call, ct, where, create)
+            batched = [g for g in g_leaves if type(g) is DualArray]
+            if not batched:
+                ct = self.bwd(*call.nondiff, residuals, _pytree.unflatten(out_tree, g_leaves))
+                return _cotangents_of(self.name, call, ct, where, create)
+            # Cotangents carried as the directions of a DualArray (dg.jacrev's
+            # batched sweeps; the values here carry none, as forward mode is
+            # refused above): bwd once per direction, as JAX's vmap runs it, so
+            # that a bwd that is not linear in g (a clipped gradient) is right.
+            level, k = batched[0].level, batched[0].k
+
+            def at(part):
+                return [g if type(g) is not DualArray else part(g) for g in g_leaves]
+
+            def run(leaves):
+                ct = self.bwd(*call.nondiff, residuals, _pytree.unflatten(out_tree, leaves))
+                return _cotangents_of(self.name, call, ct, where, create)
+            base = run(at(lambda g: g.value))
+            rows = [run(at(lambda g: g.tangent[j])) for j in range(k)]
+            return tuple(DualArray(b, np.stack([r[i] for r in rows]), level)
+                         for i, b in enumerate(base))
 
         return _recorded(out_leaves, out_tree, floats, inputs, self.name, backward,
                          tuple(inputs) + tuple(res_leaves))
