@@ -639,7 +639,7 @@ def _recorded(out_leaves, out_tree, floats, inputs, name, fn, saved):
     if not values:
         return _pytree.unflatten(out_tree, out_leaves)
     made = record(values if len(values) > 1 else values[0], tuple(inputs),
-                  "Custom" + name.title().replace("_", "") + "Backward", fn, saved)
+                  name + "Backward", fn, saved)     # as autograd.Function names its nodes
     made = list(made) if len(values) > 1 else [made]
     return _pytree.unflatten(out_tree, [made.pop(0) if f else o
                                         for o, f in zip(out_leaves, floats)])

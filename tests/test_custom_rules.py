@@ -274,8 +274,10 @@ def test_custom_vjp_reverse_over_reverse():
 
 
 def test_custom_vjp_forward_over_reverse_refused_with_the_fix():
-    with pytest.raises(TypeError, match="jacrev"):
-        dg.jacfwd(dg.grad(lambda x: np.sum(sin_vjp(x))))(X)
+    for hess in (dg.jacfwd(dg.grad(lambda x: np.sum(sin_vjp(x)))),
+                 dg.hessian(lambda x: np.sum(sin_vjp(x)))):
+        with pytest.raises(TypeError, match=r"dg.jacrev\(dg.grad\(f\)\)"):
+            hess(X)
 
 
 def test_reverse_over_forward_of_custom_jvp():
@@ -319,7 +321,7 @@ def test_tensor_backward_and_double_backward_against_torch():
     (tg ** 2).sum().backward()
     np.testing.assert_allclose(g.detach().numpy(), tg.detach().numpy(), rtol=1e-12)
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-10)
-    assert "Custom" in y.grad_fn.next_functions[0][0].name() or True
+    assert log1pexp(x).grad_fn.name() == "log1pexpBackward"
 
 
 def test_tensor_custom_vjp_double_backward_against_torch():
