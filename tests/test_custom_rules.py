@@ -442,3 +442,18 @@ def test_errors_name_the_problem_and_the_fix():
     bad_bwd.defvjp(lambda x, y: (x * y, (x, y)), lambda r, g: g * r[1])
     with pytest.raises(TypeError, match="one cotangent per differentiated argument"):
         dg.grad(bad_bwd)(1.0, 2.0)
+
+
+def test_autograd_functional_against_torch():
+    torch = pytest.importorskip("torch")
+    af, tf = dg.autograd.functional, torch.autograd.functional
+
+    def ours(x):
+        return (log1pexp(x) * softmax(x)).sum()
+
+    def theirs(x):
+        return (torch.nn.functional.softplus(x) * torch.softmax(x, 0)).sum()
+    np.testing.assert_allclose(af.hessian(ours, dg.tensor(X)).numpy(),
+                               tf.hessian(theirs, torch.tensor(X)).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(af.jacobian(sin_vjp, dg.tensor(X)).numpy(),
+                               tf.jacobian(torch.sin, torch.tensor(X)).numpy(), rtol=1e-12)
