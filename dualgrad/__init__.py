@@ -63,6 +63,7 @@ from ._array import registry as _registry  # noqa: E402,F401  (fills the NumPy f
 from .functional import (grad, value_and_grad, jvp, vjp, jacfwd, jacrev, jacobian,  # noqa: E402
                          hessian, hvp, plan)
 from .planner import Plan  # noqa: E402
+from .custom import custom_jvp, custom_vjp  # noqa: E402
 
 # The GPU path: CuPy arrays in the array tier (CuPy is imported only when used).
 from . import gpu  # noqa: E402
@@ -79,7 +80,8 @@ __version__ = "0.1.0"
 __all__ = ["Dual", "Tape", "Var", "record", "Recording", "BranchChangedError", "math",
            *[n for n in _dual.__all__ if n != "Dual"],
            "Tensor", "is_tensor", "DualArray", "grad", "value_and_grad", "jvp", "vjp",
-           "jacfwd", "jacrev", "jacobian", "hessian", "hvp", "plan", "Plan", "autograd", "linalg",
+           "jacfwd", "jacrev", "jacobian", "hessian", "hvp", "plan", "Plan", "custom_jvp",
+           "custom_vjp", "autograd", "linalg",
            "gpu", "cuda", "device",
            "no_grad", "enable_grad",
            "set_grad_enabled", "is_grad_enabled",

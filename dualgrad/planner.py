@@ -64,13 +64,16 @@ def chunk_size(n, threshold):
 class Stats:
     """What one probe evaluation saw."""
 
-    __slots__ = ("ops", "elements", "flops", "m", "seconds", "arrays", "not_on_objects")
+    __slots__ = ("ops", "elements", "flops", "m", "seconds", "arrays", "not_on_objects",
+                 "custom", "reverse_only")
 
     def __init__(self, ops=0, elements=0, m=None, seconds=0.0, arrays=True, flops=0):
         self.ops, self.elements, self.flops, self.m = ops, elements, flops, m
         self.seconds = seconds
         self.arrays = arrays             # False: f ran on numbers but not on DualArrays
         self.not_on_objects = set()      # NumPy functions called that object arrays can't take
+        self.custom = False              # f calls a custom_jvp or custom_vjp function
+        self.reverse_only = False        # f calls a custom_vjp function: no forward mode
 
     @property
     def op_size(self):
@@ -216,6 +219,21 @@ def choose(kind, n, m, stats, nested=False, mode="auto", device=None):
     if not stats.arrays and not nested and device is None:
         est = candidates = {k: v for k, v in est.items() if k[0] == "scalar"}
         reasons.append("f does not run on DualArrays: scalar tier")
+    if stats.custom:
+        # The tape records a custom function as its Taylor model, made by
+        # reverse sweeps per output: the array tier runs the rule as it is.
+        kept = {k: v for k, v in candidates.items() if k[0] != "scalar" or k[1] == "forward"}
+        if kept and len(kept) < len(candidates):
+            est = candidates = kept
+            reasons.append("f calls custom rules, which the tape takes as Taylor models: "
+                           "no scalar reverse mode")
+    if stats.reverse_only and mode != "forward":
+        # A forced forward mode (and jvp) is left to fail with the custom_vjp's message.
+        kept = {k: v for k, v in candidates.items() if k[1] != "forward"}
+        if kept:
+            est = candidates = kept
+            reasons.append("f calls a custom_vjp function, which has no forward-mode rule: "
+                           "reverse mode")
     if mode != "auto":
         candidates = {k: v for k, v in est.items() if k[1] == mode}
         reasons.append(f"mode {mode!r} was asked for")
@@ -255,6 +273,20 @@ def counting():
         dualarray.count_operations(previous)
         stats.ops, stats.elements, stats.flops = (
             b - a for a, b in zip(before, dualarray.operation_counts()))
+
+
+def note_custom(reverse_only=False):
+    """A custom_jvp or custom_vjp function was called with derivatives: note it
+    in the probe running in this thread, if one is. ``reverse_only``: a
+    custom_vjp function in forward mode (which it has no rule for). Returns
+    whether a probe is running (its results, and those of the transforms
+    inside it, are only counted)."""
+    stats = getattr(_local, "probe", None)
+    if stats is None:
+        return False
+    stats.custom = True
+    stats.reverse_only |= reverse_only
+    return True
 
 
 def note_not_on_objects(name):
