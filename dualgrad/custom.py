@@ -233,14 +233,6 @@ class _Custom:
 class custom_jvp(_Custom):
     """A function with a custom forward-mode rule (JAX's ``jax.custom_jvp``).
 
-    Parameters
-    ----------
-    fun : callable
-        The function; it runs as it is on plain numbers and arrays.
-    nondiff_argnums : tuple of int
-        Positional arguments that are not differentiated (functions, flags,
-        sizes); the rule gets them first, as ``rule(*nondiff, primals, tangents)``.
-
     Define the rule with :meth:`defjvp`. It takes ``(primals, tangents)``,
     tuples with one entry per (differentiated) argument, each tangent of its
     primal's shape, and returns ``(primal_out, tangent_out)`` of one structure.
@@ -248,6 +240,14 @@ class custom_jvp(_Custom):
     it. Every tier and mode of dualgrad uses the rule, and nested transforms
     differentiate it (second derivatives in either order are the rule's own
     derivatives).
+
+    Parameters
+    ----------
+    fun : callable
+        The function; it runs as it is on plain numbers and arrays.
+    nondiff_argnums : tuple of int
+        Positional arguments that are not differentiated (functions, flags,
+        sizes); the rule gets them first, as ``rule(*nondiff, primals, tangents)``.
 
     Examples
     --------
@@ -401,14 +401,6 @@ def _transposed(cf, call, leaves, where, grads_out, create, floats):
 class custom_vjp(_Custom):
     """A function with a custom reverse-mode rule (JAX's ``jax.custom_vjp``).
 
-    Parameters
-    ----------
-    fun : callable
-        The function; it runs as it is on plain numbers and arrays.
-    nondiff_argnums : tuple of int
-        Positional arguments that are not differentiated; ``fwd`` gets all the
-        arguments, ``bwd`` gets these first: ``bwd(*nondiff, residuals, g)``.
-
     Define the rule with :meth:`defvjp`: ``fwd(*args)`` returns ``(out,
     residuals)`` and ``bwd(residuals, g)``, for a cotangent ``g`` of out's
     structure, returns a tuple with one cotangent per (differentiated)
@@ -416,6 +408,14 @@ class custom_vjp(_Custom):
     (and forward over reverse, as in Hessians) differentiates ``fwd`` and
     ``bwd``. Forward mode (``jvp``, ``jacfwd``, ``Dual``, ``DualArray``)
     raises TypeError, as in JAX: define the rule with :class:`custom_jvp` for that.
+
+    Parameters
+    ----------
+    fun : callable
+        The function; it runs as it is on plain numbers and arrays.
+    nondiff_argnums : tuple of int
+        Positional arguments that are not differentiated; ``fwd`` gets all the
+        arguments, ``bwd`` gets these first: ``bwd(*nondiff, residuals, g)``.
 
     Examples
     --------

@@ -1,7 +1,9 @@
-"""Sphinx extension: pages generated from dualgrad's derivative table.
+"""Sphinx extension: pages generated from dualgrad's derivative table and its
+registry of NumPy functions.
 
 The table (``dualgrad._rules.table.RULES``) is the single source of every
-elementwise primitive, so the documentation reads it rather than repeating it:
+elementwise primitive, and the registry of every other NumPy function, so the
+documentation reads them rather than repeating them:
 
 ``.. dualgrad-rules::``
     A table of every row: name, arity, derivative expressions, NumPy ufuncs,
@@ -10,6 +12,10 @@ elementwise primitive, so the documentation reads it rather than repeating it:
 ``.. dualgrad-functions::``
     An ``autofunction`` entry for every ``dualgrad.<name>`` function, in table
     order. ``:arity: 1`` or ``:arity: 2`` restricts it to one kind.
+
+``.. dualgrad-numpy-functions::``
+    The registry of NumPy functions (``dualgrad._array.registry.ROWS``): how
+    each tier and mode takes each function.
 
 ``.. dualgrad-math-reexports::``
     The names that :mod:`dualgrad.math` takes from :mod:`math` unchanged
@@ -154,7 +160,40 @@ def _skip_ufunc_methods(app, what, name, obj, skip, options):
     return None
 
 
+class NumpyFunctions(SphinxDirective):
+    """The registry of NumPy functions (``dualgrad/_array/registry.py``): one
+    table per section, a row per function, a column per tier and mode."""
+
+    has_content = False
+
+    def run(self):
+        from dualgrad._array import registry
+        self.env.note_dependency(registry.__file__)
+        lines = []
+        for kind in dict.fromkeys(r.kind for r in registry.ROWS):
+            lines += [
+                f".. list-table:: {kind}",
+                "   :header-rows: 1",
+                "   :class: dualgrad-numpy-functions",
+                "",
+                "   * - function",
+                *[f"     - {c}" for c in registry.COLUMNS],
+                "     - remark",
+            ]
+            for row in registry.ROWS:
+                if row.kind == kind:
+                    lines += [f"   * - ``{row.name.replace('numpy.', 'np.')}``",
+                              *[f"     - {c}" for c in registry.cells(row)],
+                              f"     - {row.note}"]
+            lines.append("")
+        container = nodes.container()
+        self.state.nested_parse(StringList(lines, source=registry.__file__), self.content_offset,
+                                container)
+        return container.children
+
+
 def setup(app):
+    app.add_directive("dualgrad-numpy-functions", NumpyFunctions)
     app.add_directive("dualgrad-rules", RulesTable)
     app.add_directive("dualgrad-functions", Functions)
     app.add_directive("dualgrad-math-reexports", MathReexports)
