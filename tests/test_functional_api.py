@@ -110,6 +110,8 @@ def test_traced_numbers_have_array_shape_attributes(tier_mode, forced_plan):
 
     def f(x):
         e = x[0]
-        assert (e.shape, e.ndim, e.size) == ((), 0, 1)
-        return e * np.ones(e.shape).sum() + x[1] ** 2
+        assert (e.shape, e.ndim, e.size, e.dtype) == ((), 0, 1, np.dtype(object))
+        g = np.zeros(2, dtype=e.dtype)      # an array that holds traced numbers
+        g[0], g[1] = e, x[1] ** 2
+        return e * np.ones(e.shape).sum() + np.mean(g) * 2 - e
     np.testing.assert_array_equal(dg.grad(f)(np.array([1.0, 2.0])), [1.0, 4.0])

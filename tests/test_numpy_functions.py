@@ -328,3 +328,14 @@ def test_planner_takes_the_array_tier(name, i):
     _check_first(f, x, v, u)
     np.testing.assert_allclose(dg.hvp(lambda z: np.sum(u * f(z)), x, v),
                                _hv_reference(f, x, v, u), rtol=RTOL2, atol=ATOL2)
+
+
+@pytest.mark.parametrize("name,i", IDS, ids=[f"{n}-{i}" for n, i in IDS])
+def test_array_tier_keeps_float32(name, i, forced_plan):
+    """Values, tangents and gradients of float32 inputs stay float32."""
+    row, (f, n) = _case(name, i)
+    forced_plan.update(tier="array", mode="forward")
+    x, v = (a.astype(np.float32) for a in _point(n, i))
+    y, t = dg.jvp(f, (x,), (v,))
+    (g,) = dg.vjp(f, x)[1](np.ones(np.shape(y), np.float32))
+    assert (np.asarray(y).dtype, np.asarray(t).dtype, g.dtype) == (np.float32,) * 3

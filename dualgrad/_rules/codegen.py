@@ -210,13 +210,16 @@ def reads(rule, name):
 
 
 # The array attributes of a traced number (Dual, Var): those of a 0-d array,
-# so that code asking its values for x.shape or x.ndim runs unchanged. Not
-# dtype: NumPy's mean and var take an object with a dtype for one of its own
-# scalars and convert it with float(), which would drop the derivative.
+# so that code asking its values for x.shape or x.ndim runs unchanged. Its
+# dtype is object, the dtype of the arrays that hold it: NumPy's mean and var
+# convert a result with a dtype by result.dtype.type(result), which a float
+# dtype would do with float(), dropping the derivative; np.object_(x) is x.
+# And np.zeros(n, dtype=x.dtype) makes an array that can hold it.
 SCALAR_ARRAY_ATTRIBUTES = """
     shape = ()
     ndim = 0
     size = 1
+    dtype = np.dtype(object)
 """
 
 
