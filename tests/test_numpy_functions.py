@@ -169,6 +169,8 @@ CASES = {
     np.take: [(lambda x: np.take(x, [0, 2, 2]), 5), (lambda x: np.take(R(x, 2, 3), [2, 0], axis=1), 6)],
     np.take_along_axis: [(lambda x: np.take_along_axis(R(x, 2, 3), np.array([[0], [2]]), 1), 6)],
     np.put_along_axis: [(put_along, 6)],
+    np.put: [(filled(np.zeros_like, lambda g, x: np.put(g, [0, 2], x[:2] ** 2)), 3),
+             (filled(np.ones_like, lambda g, x: np.put(g, [5, 1], x[0], mode="wrap")), 3)],
     np.compress: [(lambda x: np.compress([True, False, True], x), 3)],
     np.extract: [(lambda x: np.extract(x > 0.5, x), 6)],
     np.argsort: [(lambda x: x[np.argsort(x)], 5)],
@@ -235,6 +237,12 @@ CASES = {
     np.size: [(lambda x: x * np.size(x), 3)],
     np.result_type: [(lambda x: x.astype(np.result_type(x, np.float32)), 3)],
     np.iscomplexobj: [(lambda x: x * (2.0 if np.iscomplexobj(x) else 1.0), 3)],
+    np.all: [(lambda x: x * float(np.all(x > 0.1)), 3)],
+    np.any: [(lambda x: x * float(np.any(x > 0.9)), 3)],
+    np.round: [(lambda x: x * np.round(10 * x), 3)],
+    np.around: [(lambda x: x * np.around(10 * x, 1), 3)],
+    np.real: [(lambda x: np.real(x) * x, 3)],
+    np.imag: [(lambda x: np.imag(x) + x, 3)],
     np.isrealobj: [(lambda x: x * (2.0 if np.isrealobj(x) else 1.0), 3)],
 }
 
@@ -339,3 +347,87 @@ def test_array_tier_keeps_float32(name, i, forced_plan):
     y, t = dg.jvp(f, (x,), (v,))
     (g,) = dg.vjp(f, x)[1](np.ones(np.shape(y), np.float32))
     assert (np.asarray(y).dtype, np.asarray(t).dtype, g.dtype) == (np.float32,) * 3
+
+
+# ---------------------------------------------------------------------------
+# ndarray methods, called by NumPy code on the array tier's values. Tensors
+# take NumPy's keywords (axis, keepdims, ddof) as PyTorch does; where a name
+# means something else in PyTorch (sort, repeat without axis, nonzero, put),
+# the Tensor keeps PyTorch's meaning and only DualArray has NumPy's: the NumPy
+# functions (np.sort, ...) mean NumPy's on every tier.
+
+def _fill(a):
+    b = a * 2.0
+    b.fill(0.5)
+    return b + a
+
+
+def _sorted(a):
+    b = R(a, 2, 3) * 1.0
+    b.sort(axis=1)
+    return b
+
+
+def _partitioned(a):
+    b = a.ravel() * 1.0
+    b.partition(2)
+    return b
+
+
+def _put(a):
+    b = a * 1.0
+    b.put([0, 4], a[:2] ** 2)
+    return b
+
+
+M = lambda x: R(x, 2, 3)        # noqa: E731
+METHODS = {
+    "all": lambda x: M(x) * M(x).all(), "any": lambda x: M(x) * (M(x) > 0.9).any(axis=0),
+    "argmax": lambda x: x[M(x).argmax(axis=1)], "argmin": lambda x: x[M(x).argmin()] * x,
+    "argpartition": lambda x: x[x.argpartition(2)], "argsort": lambda x: x[x.argsort()],
+    "astype": lambda x: M(x).astype(np.float64), "clip": lambda x: M(x).clip(0.2, 0.8),
+    "conj": lambda x: M(x).conj() * x[0], "conjugate": lambda x: M(x).conjugate() * x[0],
+    "copy": lambda x: M(x).copy() * x[1], "cumprod": lambda x: M(x).cumprod(axis=1),
+    "cumsum": lambda x: M(x).cumsum(axis=0), "diagonal": lambda x: M(x).diagonal(),
+    "dot": lambda x: M(x).dot(M(x).T), "fill": lambda x: _fill(M(x)),
+    "flatten": lambda x: M(x).flatten() * x, "item": lambda x: x * M(x).item(4),
+    "max": lambda x: M(x).max(axis=0), "mean": lambda x: M(x).mean(axis=1, keepdims=True),
+    "min": lambda x: M(x).min(axis=1), "prod": lambda x: M(x).prod(axis=0),
+    "ravel": lambda x: M(x).ravel() * x, "repeat": lambda x: M(x).repeat(2, axis=0),
+    "reshape": lambda x: x.reshape(3, 2), "round": lambda x: x * (10 * x).round(),
+    "searchsorted": lambda x: x * np.sort(x).searchsorted(0.5), "squeeze": lambda x: x[None].squeeze(axis=0),
+    "std": lambda x: M(x).std(axis=0), "sum": lambda x: M(x).sum(axis=1, keepdims=True),
+    "swapaxes": lambda x: M(x).swapaxes(0, 1), "take": lambda x: M(x).take([0, 4]),
+    "tolist": lambda x: np.stack(x.tolist()) * x, "trace": lambda x: M(x).trace() * x,
+    "transpose": lambda x: M(x).transpose(), "var": lambda x: M(x).var(axis=1),
+    "T": lambda x: M(x).T, "mT": lambda x: M(x).mT, "real": lambda x: M(x).real * x[0],
+    "imag": lambda x: M(x).imag + x[0], "compress": lambda x: M(x).compress([True, False], axis=0),
+}
+NUMPY_ONLY = {"sort": _sorted, "partition": _partitioned, "put": _put,
+              "nonzero": lambda x: x[(x > 0.5).nonzero()], "repeat-flat": lambda x: x.repeat(2)}
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_array_methods(name, forced_plan):
+    f = METHODS[name]
+    forced_plan.update(tier="array", mode="forward")
+    x, v = _point(6, 0)
+    u = np.random.default_rng(1).standard_normal(np.shape(_values(f, x)))
+    _check_first(f, x, v, u)
+    ref = _hv_reference(f, x, v, u)
+    _, hv = dg.jvp(_grad_u(f, u), (x,), (v,))
+    np.testing.assert_allclose(hv, ref, rtol=RTOL2, atol=ATOL2, err_msg="jvp of vjp")
+    _, fn = dg.vjp(lambda z: dg.jvp(f, (z,), (v,))[1], x)
+    np.testing.assert_allclose(fn(u)[0], ref, rtol=RTOL2, atol=ATOL2, err_msg="vjp of jvp")
+
+
+@pytest.mark.parametrize("name", sorted(NUMPY_ONLY))
+def test_dualarray_methods_with_numpy_meanings(name, forced_plan):
+    f = NUMPY_ONLY[name]
+    forced_plan.update(tier="array", mode="forward")
+    x, v = _point(6, 0)
+    h = 1e-6
+    y, jv = dg.jvp(f, (x,), (v,))
+    np.testing.assert_allclose(y, _values(f, x), rtol=1e-12)
+    np.testing.assert_allclose(jv, (_values(f, x + h * v) - _values(f, x - h * v)) / (2 * h),
+                               rtol=RTOL1, atol=ATOL1)

@@ -194,6 +194,24 @@ def copyto(dst, src, casting="same_kind", where=True):
     dst[...] = src if where is True else np.where(values_of(where), src, dst)
 
 
+def put(a, ind, v, mode="raise"):
+    """In place, as NumPy's: ``a.flat[ind] = v``, v repeated to ind's length."""
+    ind = np.ravel(values_of(ind))
+    shape = np.shape(values_of(a))
+    ind = np.ravel_multi_index(np.unravel_index(ind % np.prod(shape) if mode == "wrap" else (
+        np.clip(ind, 0, np.prod(shape) - 1) if mode == "clip" else ind), shape), shape)
+    flat, (pos,) = _flat([v])
+    a[np.unravel_index(ind, shape)] = flat[np.resize(np.ravel(pos), ind.shape)]
+
+
+def real(val):
+    return val          # real values
+
+
+def imag(val):
+    return np.zeros_like(values_of(val))      # real values: a constant
+
+
 def put_along_axis(arr, indices, values, axis):
     # NumPy's own: the write is a setitem, which records on arrays that hold
     # derivatives (np.zeros_like(x), or x itself).

@@ -26,6 +26,7 @@ from dualgrad._array import dualarray as _core
 from dualgrad._array.dualarray import DualArray, apply_row, count_flops, lift, make, pad
 from dualgrad._array.engine import TensorBase, tensor_of as _tensor_of
 from dualgrad import planner as _planner
+from dualgrad._array.composites import values_of  # noqa: F401  (DualArray.imag, .nbytes)
 from dualgrad._scalar.ufuncs import UFUNC_OPS, VALUE_UFUNCS, NOT_ON_OBJECTS
 
 
@@ -793,6 +794,8 @@ def array_ufunc(ufunc, method, inputs, kwargs):
             return matmul(*inputs)
         if ufunc is np.divmod:
             return np.floor_divide(*inputs), np.remainder(*inputs)
+        if ufunc is np.conjugate:
+            return inputs[0]      # real values
         if ufunc in _VALUE_UFUNCS:
             return ufunc(*[a.value if type(a) is DualArray else a for a in inputs])
     elif len(inputs) == 1 and method in ("reduce", "accumulate"):

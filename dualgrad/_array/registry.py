@@ -187,6 +187,7 @@ ROWS = [
         both(np.take_along_axis, C.take_along_axis),
         both(np.put_along_axis, C.put_along_axis,
              note="into an array that holds derivatives (np.zeros_like(x), or x)"),
+        both(np.put, C.put, note="into an array that holds derivatives"),
         both(np.compress, C.compress),
         both(np.extract, C.extract),
         values(np.argsort), values(np.argpartition), values(np.argmax), values(np.argmin),
@@ -235,7 +236,11 @@ ROWS = [
         values(np.isclose, scalar=ARRAYS), values(np.allclose, scalar=ARRAYS),
         values(np.array_equal), values(np.array_equiv),
         values(np.shape), values(np.ndim), values(np.size), values(np.result_type),
-        values(np.iscomplexobj), values(np.isrealobj),
+        values(np.iscomplexobj), values(np.isrealobj), values(np.all), values(np.any),
+        values(np.round, note="derivative zero, as of every rounding"),
+        values(np.around, note="derivative zero, as of every rounding"),
+        both(np.real, C.real, note="real values: the array itself"),
+        both(np.imag, C.imag, note="real values: zeros"),
     ]),
 ]
 

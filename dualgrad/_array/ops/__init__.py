@@ -56,11 +56,14 @@ from dualgrad._array.ops.products import (  # noqa: F401
     _cholesky, _det, _inv, _slogdet, _solve, matmul, dot, outer, einsum, tensordot, trace, mm)
 from dualgrad._array.ops.conversions import (  # noqa: F401
     astype, to, to_float, to_double, to_half, to_long, to_int, to_bool, type_as, cpu, cuda,
-    prop_shape, prop_dtype, prop_ndim, prop_T, prop_mT, prop_device, size, dim, ndimension, numel,
+    prop_shape, prop_dtype, prop_ndim, prop_T, prop_mT, prop_device, prop_real, prop_imag,
+    prop_nbytes, prop_itemsize, size, dim, ndimension, numel,
     nelement, is_floating_point, element_size, scalar_value, item, tolist, numpy, rebuild,
     deepcopy, tensor_repr)
 from dualgrad._array.ops.tensor_ns import TensorNS, T  # noqa: F401
-from dualgrad._array.ops.numpy_api import array_ufunc, HANDLED, array_function  # noqa: F401
+from dualgrad._array.ops.numpy_api import (  # noqa: F401
+    array_ufunc, HANDLED, array_function, argsort, argpartition, cumprod, take, compress, choose,
+    searchsorted, conj)
 
 # ---------------------------------------------------------------------------
 

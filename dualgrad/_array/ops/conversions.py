@@ -5,14 +5,18 @@
 """
 
 import builtins
+import operator
 
 import numpy as np
 
 from dualgrad import gpu
+from dualgrad._array.composites import values_of as _values_of
 from dualgrad._array.engine import TensorBase, record
 from dualgrad._array.ops._base import (_arr, _check_device, _copy, _default_dtype, _dtype, _leaf,
                                        _ten, engine_wrap, float16, float32, float64, int32, int64)
-from dualgrad._array.ops.shapes import _swapaxes, _transpose, clone
+from dualgrad._array.dualarray import DualArray
+from dualgrad._array.ops.shapes import _reshape, _swapaxes, _transpose, clone, getitem
+from dualgrad._levels import frames
 
 
 # ---------------------------------------------------------------------------
@@ -139,6 +143,22 @@ def prop_device(x):
     return gpu.device_of(x._a)
 
 
+def prop_real(x):
+    return x        # real values: NumPy's a.real is a itself
+
+
+def prop_imag(x):
+    return engine_wrap(np.zeros_like(_values_of(x)))
+
+
+def prop_nbytes(x):
+    return _values_of(x).nbytes
+
+
+def prop_itemsize(x):
+    return _values_of(x).itemsize
+
+
 def size(input, dim=None):
     s = _arr(input).shape
     return s if dim is None else s[dim]
@@ -175,13 +195,37 @@ def scalar_value(x):
     return a.reshape(())[()]
 
 
-def item(input):
-    """The value of a one-element tensor as a Python number."""
-    return scalar_value(_ten(input)).item()
+def _traced(x):
+    """Whether ``x`` carries derivatives of a dualgrad transform running now: NumPy
+    code under dg.grad and the like, whose numbers must keep them (as on DualArrays)."""
+    return bool(frames()) and (x.requires_grad or type(x._a) is DualArray)
+
+
+def item(input, *args):
+    """The value of a one-element tensor as a Python number (NumPy's ``a.item(i)``
+    picks one element). Inside a dualgrad transform, a tensor that carries its
+    derivatives gives a 0-d tensor instead, as a DualArray does: a Python
+    number would drop them."""
+    x = _ten(input)
+    if not _traced(x):
+        return scalar_value(x).item() if not args else _arr(x).item(*args)
+    if not args:
+        scalar_value(x)         # one element, or its error
+        return _reshape(x, ())
+    if len(args) == 1 and not isinstance(args[0], tuple):
+        return getitem(_reshape(x, (-1,)), operator.index(args[0]))
+    return getitem(x, args[0] if len(args) == 1 else args)
 
 
 def tolist(input):
-    return _arr(input).tolist()
+    """Nested lists of Python numbers; inside a dualgrad transform, of 0-d tensors
+    for a tensor that carries its derivatives (see :func:`item`)."""
+    x = _ten(input)
+    if not _traced(x):
+        return _arr(x).tolist()
+    if x._a.ndim == 0:
+        return x
+    return [tolist(getitem(x, i)) for i in range(x._a.shape[0])]
 
 
 def numpy(input, force=False):

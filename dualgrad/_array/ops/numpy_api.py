@@ -51,6 +51,8 @@ def array_ufunc(ufunc, method, inputs, kwargs):
             return apply_row(op, inputs)
         if ufunc is _MATMUL:
             return matmul(*inputs)
+        if ufunc is np.conjugate:
+            return inputs[0]      # real values
         if ufunc in VALUE_UFUNCS or ufunc in _LOGICAL_UFUNCS:
             return engine_wrap(ufunc(*[_arr(a) for a in inputs]))
     elif method == "reduce" and len(inputs) == 1:
@@ -252,6 +254,31 @@ def np_cholesky(a, /, *, upper=False):
         raise TypeError("numpy.linalg.cholesky(upper=True) on Tensors: take the lower factor "
                         "and transpose it")
     return _cholesky(_ten(a))
+
+
+# ndarray methods that PyTorch's Tensor lacks (or has with NumPy's meaning):
+# t.argsort() is np.argsort(t), through the registry.
+def _numpy_method(fn):
+    def method(t, *args, **kwargs):
+        return fn(t, *args, **kwargs)
+    method.__name__ = fn.__name__
+    method.__doc__ = f"``np.{fn.__name__}`` of the tensor."
+    return method
+
+
+argsort, argpartition, cumprod, take, choose, searchsorted = (
+    _numpy_method(f) for f in (np.argsort, np.argpartition, np.cumprod, np.take, np.choose,
+                               np.searchsorted))
+
+
+def compress(t, condition, axis=None, out=None):
+    """``np.compress(condition, t, axis)``."""
+    return np.compress(condition, t, axis, out)
+
+
+def conj(t):
+    """Itself: real values."""
+    return t
 
 
 # The NumPy functions on Tensors, filled by the registry (dualgrad._array.registry),

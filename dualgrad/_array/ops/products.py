@@ -58,9 +58,10 @@ def _matmul_bwd(ns, g, a, b, need=(True, True)):
 
 
 def dot(input, other):
-    """Inner product of two 1-d tensors."""
+    """Inner product of two 1-d tensors; of arrays of other dimensions, NumPy's
+    ``dot`` (PyTorch refuses them; NumPy code calls ``a.dot(b)`` on them)."""
     if np.ndim(_arr(input)) != 1 or np.ndim(_arr(other)) != 1:
-        raise RuntimeError("dot expects two 1-d tensors; use matmul for matrices")
+        return np.dot(input, other)
     return matmul(input, other)
 
 

@@ -4,6 +4,7 @@ internal functions take NumPy's conventions, the public ones PyTorch's.
 """
 
 import builtins
+import functools
 
 import numpy as np
 
@@ -366,3 +367,39 @@ def all(input, dim=None, keepdim=False):
 
 def any(input, dim=None, keepdim=False):
     return engine_wrap(np.any(_arr(input), axis=dim, keepdims=keepdim))
+
+
+# ---------------------------------------------------------------------------
+# NumPy's keywords, as PyTorch takes them (torch.sum(x, axis=0, keepdims=True)):
+# NumPy code calls these methods on the Tensors of the reverse array tier. Given
+# NumPy's keywords, var and std take NumPy's default ddof=0 (PyTorch's is 1).
+
+_GIVEN = object()
+
+
+def _numpy_keywords(fn):
+    @functools.wraps(fn)
+    def with_numpy_keywords(input, *args, axis=_GIVEN, keepdims=_GIVEN, ddof=_GIVEN, out=None,
+                            **kwargs):
+        if out is not None:
+            raise TypeError(f"{fn.__name__}(..., out=...) on a Tensor is not supported: assign "
+                            f"the result instead")
+        if axis is not _GIVEN:
+            kwargs["dim"] = tuple(axis) if isinstance(axis, list) else axis
+        if keepdims is not _GIVEN:
+            kwargs["keepdim"] = keepdims
+        if ddof is not _GIVEN:
+            kwargs["correction"] = ddof
+        elif (axis is not _GIVEN or keepdims is not _GIVEN) and fn.__name__ in ("var", "std") \
+                and "unbiased" not in kwargs and "correction" not in kwargs:
+            kwargs["correction"] = 0        # NumPy's default, for NumPy's keywords
+        r = fn(input, *args, **kwargs)
+        # With NumPy's axis, max and min give NumPy's result: the values alone.
+        return r[0] if axis is not _GIVEN and type(r) is _ValuesIndices else r
+    return with_numpy_keywords
+
+
+(sum, mean, prod, amax, amin, max, min, argmax, argmin, var, std, logsumexp, softmax,
+ log_softmax, cumsum, all, any) = (
+    _numpy_keywords(f) for f in (sum, mean, prod, amax, amin, max, min, argmax, argmin, var,
+                                 std, logsumexp, softmax, log_softmax, cumsum, all, any))

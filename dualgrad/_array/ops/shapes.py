@@ -344,9 +344,9 @@ def flatten(input, start_dim=0, end_dim=-1):
     return _reshape(x, s[:a] + (-1,) + s[b + 1:])
 
 
-def squeeze(input, dim=None):
-    """Dimensions of size 1 removed (all, or those in ``dim``)."""
-    return _squeeze(_ten(input), dim)
+def squeeze(input, dim=None, *, axis=None):
+    """Dimensions of size 1 removed (all, or those in ``dim``; NumPy's ``axis`` too)."""
+    return _squeeze(_ten(input), dim if axis is None else axis)
 
 
 def unsqueeze(input, dim):
@@ -401,7 +401,9 @@ def flip(input, dims):
     return _flip(_ten(input), dims)
 
 
-def repeat(input, *sizes):
+def repeat(input, *sizes, axis=None):
+    if axis is not None:        # NumPy's a.repeat(repeats, axis): elements repeated in place
+        return np.repeat(input, *sizes, axis=axis)
     x = _ten(input)
     sizes = _shape(sizes)
     a = x._a
