@@ -736,9 +736,18 @@ def _both_tiers_failed(array_error, scalar_error):
         # g[1:] += x[1:] with x the scalar tier's object array: NumPy refuses
         # the cast without asking a Dual or Var
         return _preallocation.error("a value that carries derivatives"), scalar_error
-    if _drops_derivative(array_error) and not _drops_derivative(scalar_error):
+    if (_drops_derivative(array_error) and not _drops_derivative(scalar_error)
+            and not _whole_array_to_float(scalar_error)):
         return scalar_error, array_error
     return array_error, scalar_error
+
+
+def _whole_array_to_float(error):
+    """Whether ``error`` is NumPy refusing float() of a whole array: math.sin(x)
+    of the scalar tier's object array, where the array tier's error (use
+    np.sin or dg.sin) is the one about f."""
+    return isinstance(error, TypeError) and "arrays can be converted to Python scalars" in str(
+        error)
 
 
 def _drops_derivative(error):
