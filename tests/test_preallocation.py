@@ -9,6 +9,8 @@ whatever the tier, the mode and the kind of index. NumPy's own "setting an
 array element with a sequence" must never reach the user.
 """
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -259,12 +261,11 @@ def test_other_conversions_keep_their_errors_and_pytorch_behaviour():
     with pytest.raises(TypeError, match="dualgrad.math"):
         float(d)                                    # math.sin(d) lands here
     with pytest.raises(TypeError, match="dualgrad.math"):
-        import math
         math.sin(d)
     with pytest.raises(TypeError, match="use .value"):
         np.asarray(_dualarray())
     t = dg.tensor([1.0, 2.0], requires_grad=True)
-    assert float(t[1] * 2) == 4.0 == float(torch.tensor([1.0, 2.0], requires_grad=True)[1] * 2)
+    assert float(t[1] * 2) == 4.0                   # PyTorch gives the value too
     assert int(t[1]) == 2
     with pytest.raises(RuntimeError, match="detach"):
         np.asarray(t)
