@@ -46,7 +46,7 @@ import threading
 
 import numpy as np
 
-from dualgrad import _pytree, gpu, planner as _planner
+from dualgrad import _preallocation, _pytree, gpu, planner as _planner
 from dualgrad._levels import StartAgainOnArrays, frames, new_level, running, under_reverse
 from dualgrad._array import ops as _ops
 from dualgrad._array.dualarray import DualArray, tangent_at
@@ -681,7 +681,7 @@ def _probe(inp, f):
         try:
             rec = _ScalarRecording(inp, f)
         except Exception as scalar_error:
-            shown, cause = _both_tiers_failed(inp.fname, array_error, scalar_error)
+            shown, cause = _both_tiers_failed(array_error, scalar_error)
             raise shown from cause
         return _planner.Stats(ops=len(rec.tape), elements=len(rec.tape), m=len(rec.ys),
                               arrays=False)
@@ -703,6 +703,8 @@ def _run(fname, f, inp, kind, mode, body):
             raise
         why = "f runs a transform inside: array tier, whose values nest"
     except TypeError as e:
+        if plan.tier == "scalar" and _preallocation.object_cast(e):
+            raise _preallocation.error("a value that carries derivatives") from e
         if plan.tier != "scalar" or not plan.stats.arrays:
             raise
         scalar_error = e
@@ -712,29 +714,40 @@ def _run(fname, f, inp, kind, mode, body):
     except Exception as array_error:
         if scalar_error is None:
             raise
-        shown, cause = _both_tiers_failed(fname, array_error, scalar_error)
+        shown, cause = _both_tiers_failed(array_error, scalar_error)
     raise shown from cause
 
 
-def _both_tiers_failed(fname, array_error, scalar_error):
+def _both_tiers_failed(array_error, scalar_error):
     """(the error to show, its cause) when f failed on both tiers.
 
     The array tier's error, with the scalar tier's as its cause: f written with
     NumPy meets the array tier's objects first, and that failure is about the
     code as written. Except where the array tier failed only because f turns
     values into floats (dg.math takes the scalar tier's numbers only): there
-    the scalar tier's error is the one about f."""
-    if _drops_derivative(array_error) and not _drops_derivative(scalar_error):
+    the scalar tier's error is the one about f. A write into a plain NumPy
+    array comes first whichever tier met it: no tier can run f until it is
+    fixed."""
+    if _preallocation.is_error(array_error):
+        return array_error, scalar_error
+    if _preallocation.is_error(scalar_error):
         return scalar_error, array_error
-    if isinstance(array_error, ValueError) and "setting an array element with a sequence" in str(
-            array_error):
-        # NumPy asked a DualArray for one float to store in a float array.
-        return TypeError(
-            f"{fname}: f stores a value that carries derivatives into a NumPy array of floats "
-            f"(as in g = np.zeros(n); g[i] = x[i]), which holds plain numbers and would drop "
-            f"the derivatives. Make the array from the input, g = np.zeros_like(x), or collect "
-            f"the values and build it with np.stack([...]) (or np.concatenate)"), scalar_error
+    if _preallocation.object_cast(scalar_error):
+        # g[1:] += x[1:] with x the scalar tier's object array: NumPy refuses
+        # the cast without asking a Dual or Var
+        return _preallocation.error("a value that carries derivatives"), scalar_error
+    if (_drops_derivative(array_error) and not _drops_derivative(scalar_error)
+            and not _whole_array_to_float(scalar_error)):
+        return scalar_error, array_error
     return array_error, scalar_error
+
+
+def _whole_array_to_float(error):
+    """Whether ``error`` is NumPy refusing float() of a whole array: math.sin(x)
+    of the scalar tier's object array, where the array tier's error (use
+    np.sin or dg.sin) is the one about f."""
+    return isinstance(error, TypeError) and "arrays can be converted to Python scalars" in str(
+        error)
 
 
 def _drops_derivative(error):

@@ -156,6 +156,9 @@ CATALOGUE = [
      TRACED_MATH),
     ("math-cos-in-hessian", lambda: dg.hessian(lambda v: math.cos(v[0]))(np.ones(2)),
      TypeError, TRACED_MATH),
+    # math on a whole array: NumPy's functions, not dg.math (which takes numbers)
+    ("math-sin-of-an-array-in-grad", lambda: dg.grad(lambda v: np.sum(math.sin(v)))(np.ones(2)),
+     TypeError, r"on arrays use NumPy's functions \(np\.sin\) or dg\.sin"),
     # the array tier's error, with what to do, when both tiers fail
     ("written-into-a-float-array", lambda: dg.grad(_written_into_a_float_array)(np.ones(2)),
      TypeError, r"np\.zeros_like\(x\).*np\.stack"),

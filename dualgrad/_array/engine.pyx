@@ -1145,3 +1145,30 @@ cdef dict find_needed(list targets, dict capture_keys):
                         break
             needed[n] = hit
     return needed
+
+
+# ---------------------------------------------------------------------------
+# Array types that NumPy must not take for sequences
+
+cdef extern from *:
+    """
+    static void dg_clear_sq_item(PyObject *type) {
+        PyTypeObject *t = (PyTypeObject *)type;
+        if (t->tp_as_sequence != NULL)
+            t->tp_as_sequence->sq_item = NULL;
+        PyType_Modified(t);
+    }
+    """
+    void dg_clear_sq_item(object t)
+
+
+cdef not_a_sequence(type t):
+    """Drop the sequence slot that Cython derives from ``__getitem__``.
+
+    NumPy's ``g[i] = v`` into an array of numbers calls float(v), and when v
+    passes PySequence_Check (its type fills ``sq_item``) NumPy replaces any
+    error float() raises with its own "setting an array element with a
+    sequence". Indexing goes through the mapping slot, iteration through
+    ``__iter__``, so nothing else depends on it (``__reversed__`` stands in
+    for what ``reversed()`` got from it)."""
+    dg_clear_sq_item(t)

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from dualgrad import _preallocation
 from dualgrad._rules.table import BY_NAME, RULES
 
 UFUNC_OPS = {getattr(np, u): r.opcode for r in RULES for u in r.ufuncs}
@@ -30,6 +31,11 @@ def array_ufunc(ufunc, method, inputs, kwargs, apply, value):
     call back into their operators and methods element by element. So do the
     ufunc methods (``np.sum(d)`` is ``np.add.reduce``): a lone scalar is a 0-d array.
     """
+    if (kwargs or method != "__call__") and _preallocation.ufunc_writes_plain(method, inputs,
+                                                                              kwargs):
+        # g += d: NumPy would run its object loop and fail on the output's cast
+        traced = next(a for a in inputs if not isinstance(a, (np.ndarray, np.generic, int, float)))
+        raise _preallocation.error(f"a {type(traced).__name__}")
     if method != "__call__":
         return getattr(ufunc, method)(*[object_scalar(a) for a in inputs], **kwargs)
     if any(isinstance(a, np.ndarray) for a in inputs):
