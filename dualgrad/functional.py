@@ -680,6 +680,11 @@ def _probe(inp, f):
             raise
         try:
             rec = _ScalarRecording(inp, f)
+        except StartAgainOnArrays:
+            # f runs a transform inside, which nests on the array tier only
+            array_error.add_note("f runs a dualgrad transform inside it, and nested transforms "
+                                 "run on the array tier, which f does not run on (see above).")
+            raise array_error from None
         except Exception as scalar_error:
             shown, cause = _both_tiers_failed(array_error, scalar_error)
             raise shown from cause

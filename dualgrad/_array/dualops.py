@@ -21,7 +21,7 @@ import operator
 
 import numpy as np
 
-from dualgrad import gpu
+from dualgrad import _preallocation, gpu
 from dualgrad._array import dualarray as _core
 from dualgrad._array.dualarray import DualArray, apply_row, count_flops, lift, make, pad
 from dualgrad._array.engine import TensorBase, tensor_of as _tensor_of
@@ -280,8 +280,7 @@ def copyto(dst, src, casting="same_kind", where=True):
     see the change (in-place arithmetic on Tensors holding DualArrays, as forward
     over reverse runs it); otherwise out of place, as ``dst[...] = src``."""
     if type(dst) is not DualArray:
-        raise TypeError("np.copyto of a DualArray into a NumPy array would drop the tangent; "
-                        "build the result out of place (np.where, np.concatenate)")
+        raise _preallocation.error("a DualArray")
     if where is not True:
         src = np.where(_primal(where), src, dst)
     k = dst.tangent.shape[0]
@@ -770,7 +769,12 @@ def _name(fn):
 
 
 def _refuse_out(name, kwargs):
-    if kwargs.get("out") is not None:
+    out = kwargs.get("out")
+    if isinstance(out, tuple) and len(out) == 1:
+        out = out[0]
+    if isinstance(out, np.ndarray) and out.dtype != object:
+        raise _preallocation.error("a DualArray")
+    if out is not None:
         raise TypeError(f"{name}(..., out=...) is not supported on DualArray: a DualArray "
                         f"cannot be written into; assign the result instead")
     kwargs.pop("out", None)

@@ -324,5 +324,5 @@ def test_unknown_device():
 
 def test_numpy_function_with_out_raises():
     t = dg.tensor([1.0, 2.0], requires_grad=True)
-    with pytest.raises(TypeError, match="out="):
+    with pytest.raises(TypeError, match=r"np\.zeros_like\(x\)"):     # into a plain array
         np.sum(t, out=np.zeros(()))

@@ -8,6 +8,7 @@ import builtins
 
 import numpy as np
 
+from dualgrad import _preallocation
 from dualgrad._array.dualarray import DualArray, level_of
 from dualgrad._array.engine import TensorBase
 from dualgrad._array.tensor import apply_row
@@ -305,6 +306,10 @@ def _inner_forward(operands):
 def array_function(func, types, args, kwargs, like=None):
     if DualArray in types and _inner_forward(args):
         return NotImplemented
+    if func is np.copyto and isinstance(args[0], np.ndarray) and args[0].dtype != object:
+        raise _preallocation.error("a Tensor")
+    if isinstance(kwargs.get("out"), np.ndarray) and kwargs["out"].dtype != object:
+        raise _preallocation.error("a Tensor")
     if kwargs.get("out") is not None:
         raise TypeError(f"numpy.{func.__name__}(..., out=...) on a Tensor is not supported: it "
                         f"would write around the graph; assign the result instead")
