@@ -48,7 +48,7 @@ import numpy as np
 
 from dualgrad import _preallocation, _pytree, gpu, planner as _planner
 from dualgrad._levels import StartAgainOnArrays, frames, new_level, running, under_reverse
-from dualgrad._array import ops as _ops
+from dualgrad._array import composites, ops as _ops
 from dualgrad._array.dualarray import DualArray, tangent_at
 from dualgrad._array.engine import TensorBase, tensor_of
 from dualgrad._scalar.dual import Dual, read_into, seeded
@@ -324,6 +324,9 @@ class _Outputs:
 
     def __init__(self, fname, out, scalar_tier=False):
         leaves, self.tree = _pytree.flatten(out)
+        if not scalar_tier:
+            # np.array([...]) of traced numbers on the array tier: object arrays
+            leaves = [_from_objects(o) for o in leaves]
         if not leaves:
             raise TypeError(f"{fname}: f returned no numbers to differentiate ({out!r}); "
                             f"did it forget to return its result?")
@@ -342,6 +345,14 @@ class _Outputs:
 
     def tree_of(self, per_leaf):
         return _pytree.unflatten(self.tree, per_leaf)
+
+
+def _from_objects(leaf):
+    if isinstance(leaf, np.ndarray) and leaf.dtype == object:
+        traced = composites.from_objects(leaf)
+        if traced is not None:
+            return traced
+    return leaf
 
 
 def _check_output(fname, leaf, elements=True):

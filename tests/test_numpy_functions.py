@@ -431,3 +431,40 @@ def test_dualarray_methods_with_numpy_meanings(name, forced_plan):
     np.testing.assert_allclose(y, _values(f, x), rtol=1e-12)
     np.testing.assert_allclose(jv, (_values(f, x + h * v) - _values(f, x - h * v)) / (2 * h),
                                rtol=RTOL1, atol=ATOL1)
+
+
+# ---------------------------------------------------------------------------
+# Arrays built from lists of traced numbers, without like=: NumPy stores the
+# 0-d DualArrays and Tensors as objects (as it stores the scalar tier's Duals),
+# and the operations that meet the object array take it as one traced array.
+
+FROM_LISTS = {
+    "np.array": lambda x: np.array([x[0] * x[1], x[2], 2.0]),
+    "np.asarray": lambda x: np.asarray([x[0], x[1] ** 2]) * x[:2],
+    "ufunc of it": lambda x: np.sin(np.array([x[0] * x[1], x[2]])) * x[:2],
+    "matmul with it": lambda x: np.array([[x[0], x[1]], [x[2], 1.0]]) @ x[:2],
+    "a function of it": lambda x: np.concatenate([np.array([x[0] * x[2]]), x]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FROM_LISTS))
+def test_arrays_from_lists_of_traced_numbers(name, forced_plan):
+    f = FROM_LISTS[name]
+    forced_plan.update(tier="array", mode="forward")
+    x, v = _point(3, 0)
+    u = np.random.default_rng(1).standard_normal(np.shape(_values(f, x)))
+    _check_first(f, x, v, u)
+    ref = _hv_reference(f, x, v, u)
+    _, hv = dg.jvp(_grad_u(f, u), (x,), (v,))
+    np.testing.assert_allclose(hv, ref, rtol=RTOL2, atol=ATOL2, err_msg="jvp of vjp")
+    _, fn = dg.vjp(lambda z: dg.jvp(f, (z,), (v,))[1], x)
+    np.testing.assert_allclose(fn(u)[0], ref, rtol=RTOL2, atol=ATOL2, err_msg="vjp of jvp")
+
+
+def test_lists_given_to_numpy_reductions_on_the_array_tier_say_what_to_do(forced_plan):
+    # np.mean([a, b]) converts its result with float64(...): on the array tier
+    # that would drop the derivative, so it is refused, naming np.stack.
+    forced_plan.update(tier="array", mode="forward")
+    for mode in ("forward", "reverse"):
+        with pytest.raises(TypeError, match="np.stack"):
+            dg.jacobian(lambda x: np.mean([x[0], x[1] * x[2]]), mode=mode)(np.ones(3))

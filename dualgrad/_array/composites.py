@@ -679,6 +679,38 @@ def full(shape, fill_value, dtype=None, order="C", *, like, **kwargs):
     return zeros(shape, dtype=dtype, like=like) + fill_value
 
 
+def from_objects(a):
+    """An object array holding traced numbers -- np.array([x[0] * x[1], x[2]]) on
+    the array tier, whose 0-d DualArrays and Tensors NumPy stores as objects --
+    as one traced array; None where it holds none."""
+    items = a.ravel().tolist()
+    if not builtins.any(traced(e) for e in items):
+        return None
+    return np.reshape(np.stack(items), a.shape)
+
+
+def _is_objects(a):
+    return type(a) is np.ndarray and a.dtype.kind == "O"
+
+
+def objects_converted(args):
+    """``args`` with each object array of traced numbers (also inside a list or
+    tuple argument) as one traced array: for the dispatchers, before a NumPy
+    function or ufunc runs on the array tier."""
+    if not builtins.any(_is_objects(a) or isinstance(a, (list, tuple)) and
+                        builtins.any(_is_objects(e) for e in a) for a in args):
+        return args
+    out = []
+    for a in args:
+        if isinstance(a, (list, tuple)):
+            a = type(a)(objects_converted(a))
+        elif _is_objects(a):
+            c = from_objects(a)
+            a = a if c is None else c
+        out.append(a)
+    return tuple(out)
+
+
 def assemble(data):
     """Nested lists of traced values and numbers as one array, stacked level by level."""
     if not isinstance(data, (list, tuple)):

@@ -26,7 +26,8 @@ from dualgrad._array import dualarray as _core
 from dualgrad._array.dualarray import DualArray, apply_row, count_flops, lift, make, pad
 from dualgrad._array.engine import TensorBase, tensor_of as _tensor_of
 from dualgrad import planner as _planner
-from dualgrad._array.composites import values_of  # noqa: F401  (DualArray.imag, .nbytes)
+from dualgrad._array.composites import (from_objects, objects_converted,  # noqa: F401
+                                        values_of)    # (from_objects, values_of: for DualArray)
 from dualgrad._scalar.ufuncs import UFUNC_OPS, VALUE_UFUNCS, NOT_ON_OBJECTS
 
 
@@ -781,6 +782,7 @@ def _refuse_out(name, kwargs):
 
 
 def array_ufunc(ufunc, method, inputs, kwargs):
+    inputs = objects_converted(inputs)
     name = f"np.{ufunc.__name__}"
     _refuse_out(name, kwargs)
     levels = [_core.level_of(a) for a in inputs]
@@ -823,6 +825,7 @@ TAKES_LIKE = set()
 
 
 def array_function(func, types, args, kwargs, like=None):
+    args = objects_converted(args)
     name = _name(func)
     _refuse_out(name, kwargs)
     impl = HANDLED.get(func)

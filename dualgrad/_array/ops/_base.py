@@ -111,6 +111,12 @@ def _value(x):
 def _ten(x):
     if isinstance(x, TensorBase):
         return x
+    if type(x) is np.ndarray and x.dtype == object:
+        # np.array([...]) of 0-d traced numbers, which NumPy holds as objects
+        from dualgrad._array.composites import from_objects
+        c = from_objects(x)
+        if c is not None:
+            return c if isinstance(c, TensorBase) else engine_wrap(c)
     return engine_wrap(_arr(x))
 
 

@@ -9,6 +9,7 @@ import builtins
 import numpy as np
 
 from dualgrad import _preallocation
+from dualgrad._array.composites import objects_converted
 from dualgrad._array.dualarray import DualArray, level_of
 from dualgrad._array.engine import TensorBase
 from dualgrad._array.tensor import apply_row
@@ -36,6 +37,7 @@ _LOGICAL_UFUNCS = frozenset((np.logical_and, np.logical_or, np.logical_not, np.l
 
 
 def array_ufunc(ufunc, method, inputs, kwargs):
+    inputs = objects_converted(inputs)
     if _inner_forward(inputs):
         return NotImplemented
     name = f"numpy.{ufunc.__name__}"
@@ -304,6 +306,7 @@ def _inner_forward(operands):
 
 
 def array_function(func, types, args, kwargs, like=None):
+    args = objects_converted(args)
     if DualArray in types and _inner_forward(args):
         return NotImplemented
     if func is np.copyto and isinstance(args[0], np.ndarray) and args[0].dtype != object:
