@@ -292,6 +292,17 @@ def _hv_reference(f, x, v, u):
     return (g(x + h * v) - g(x - h * v)) / (2 * h)
 
 
+def _check_nestings(f, x, v, u):
+    """jvp of vjp and vjp of jvp: both the Hessian of <u, f> along v; returns
+    its reference, the central difference of the gradient."""
+    ref = _hv_reference(f, x, v, u)
+    _, hv = dg.jvp(_grad_u(f, u), (x,), (v,))                     # jvp of vjp
+    np.testing.assert_allclose(hv, ref, rtol=RTOL2, atol=ATOL2, err_msg="jvp of vjp")
+    _, fn = dg.vjp(lambda z: dg.jvp(f, (z,), (v,))[1], x)         # vjp of jvp
+    np.testing.assert_allclose(fn(u)[0], ref, rtol=RTOL2, atol=ATOL2, err_msg="vjp of jvp")
+    return ref
+
+
 @pytest.mark.parametrize("name,i", IDS, ids=[f"{n}-{i}" for n, i in IDS])
 def test_array_tier(name, i, forced_plan):
     """DualArray and Tensor, first order, and second order in both nestings."""
@@ -300,11 +311,7 @@ def test_array_tier(name, i, forced_plan):
     x, v = _point(n, i)
     u = np.random.default_rng(100 + i).standard_normal(np.shape(_values(f, x)))
     _check_first(f, x, v, u)
-    ref = _hv_reference(f, x, v, u)
-    _, hv1 = dg.jvp(_grad_u(f, u), (x,), (v,))                    # jvp of vjp
-    np.testing.assert_allclose(hv1, ref, rtol=RTOL2, atol=ATOL2, err_msg="jvp of vjp")
-    _, fn = dg.vjp(lambda z: dg.jvp(f, (z,), (v,))[1], x)         # vjp of jvp
-    np.testing.assert_allclose(fn(u)[0], ref, rtol=RTOL2, atol=ATOL2, err_msg="vjp of jvp")
+    ref = _check_nestings(f, x, v, u)
     hv3 = dg.hvp(lambda z: np.sum(u * f(z)), x, v)
     np.testing.assert_allclose(hv3, ref, rtol=RTOL2, atol=ATOL2, err_msg="hvp")
 
@@ -414,11 +421,7 @@ def test_array_methods(name, forced_plan):
     x, v = _point(6, 0)
     u = np.random.default_rng(1).standard_normal(np.shape(_values(f, x)))
     _check_first(f, x, v, u)
-    ref = _hv_reference(f, x, v, u)
-    _, hv = dg.jvp(_grad_u(f, u), (x,), (v,))
-    np.testing.assert_allclose(hv, ref, rtol=RTOL2, atol=ATOL2, err_msg="jvp of vjp")
-    _, fn = dg.vjp(lambda z: dg.jvp(f, (z,), (v,))[1], x)
-    np.testing.assert_allclose(fn(u)[0], ref, rtol=RTOL2, atol=ATOL2, err_msg="vjp of jvp")
+    _check_nestings(f, x, v, u)
 
 
 @pytest.mark.parametrize("name", sorted(NUMPY_ONLY))
@@ -434,9 +437,10 @@ def test_dualarray_methods_with_numpy_meanings(name, forced_plan):
 
 
 # ---------------------------------------------------------------------------
-# Arrays built from lists of traced numbers, without like=: NumPy stores the
-# 0-d DualArrays and Tensors as objects (as it stores the scalar tier's Duals),
-# and the operations that meet the object array take it as one traced array.
+# Arrays built from lists of traced numbers, without like=, and by np.r_ and
+# np.c_: NumPy stores the 0-d DualArrays and Tensors as objects (as it stores
+# the scalar tier's Duals), and the operations that meet the object array take
+# it as one traced array.
 
 FROM_LISTS = {
     "np.array": lambda x: np.array([x[0] * x[1], x[2], 2.0]),
@@ -444,6 +448,9 @@ FROM_LISTS = {
     "ufunc of it": lambda x: np.sin(np.array([x[0] * x[1], x[2]])) * x[:2],
     "matmul with it": lambda x: np.array([[x[0], x[1]], [x[2], 1.0]]) @ x[:2],
     "a function of it": lambda x: np.concatenate([np.array([x[0] * x[2]]), x]),
+    "np.r_": lambda x: np.r_[0.5, x, x[0] * x[1]] * 2.0,
+    "np.r_ of arrays": lambda x: np.r_[x[:2], x[1:]] ** 2,
+    "np.c_": lambda x: np.c_[x[:2], x[1:] ** 2],
 }
 
 
@@ -454,11 +461,7 @@ def test_arrays_from_lists_of_traced_numbers(name, forced_plan):
     x, v = _point(3, 0)
     u = np.random.default_rng(1).standard_normal(np.shape(_values(f, x)))
     _check_first(f, x, v, u)
-    ref = _hv_reference(f, x, v, u)
-    _, hv = dg.jvp(_grad_u(f, u), (x,), (v,))
-    np.testing.assert_allclose(hv, ref, rtol=RTOL2, atol=ATOL2, err_msg="jvp of vjp")
-    _, fn = dg.vjp(lambda z: dg.jvp(f, (z,), (v,))[1], x)
-    np.testing.assert_allclose(fn(u)[0], ref, rtol=RTOL2, atol=ATOL2, err_msg="vjp of jvp")
+    _check_nestings(f, x, v, u)
 
 
 def test_lists_given_to_numpy_reductions_on_the_array_tier_say_what_to_do(forced_plan):

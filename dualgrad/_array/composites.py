@@ -17,6 +17,7 @@ gather's derivative (exact, and NaN-safe: no arithmetic).
 import builtins
 import functools
 import operator
+import sys
 
 import numpy as np
 
@@ -94,8 +95,6 @@ hsplit = _moves(np.hsplit)
 vsplit = _moves(np.vsplit)
 dsplit = _moves(np.dsplit)
 resize = _moves(np.resize)
-trim_zeros = None   # (value dependent: not a move of positions; left to NumPy's error)
-del trim_zeros
 
 
 def repeat(a, repeats, axis=None):
@@ -198,8 +197,11 @@ def put(a, ind, v, mode="raise"):
     """In place, as NumPy's: ``a.flat[ind] = v``, v repeated to ind's length."""
     ind = np.ravel(values_of(ind))
     shape = np.shape(values_of(a))
-    ind = np.ravel_multi_index(np.unravel_index(ind % np.prod(shape) if mode == "wrap" else (
-        np.clip(ind, 0, np.prod(shape) - 1) if mode == "clip" else ind), shape), shape)
+    n = int(np.prod(shape, dtype=np.int64))
+    if mode == "wrap":
+        ind = ind % n
+    elif mode == "clip":
+        ind = np.clip(ind, 0, n - 1)
     flat, (pos,) = _flat([v])
     a[np.unravel_index(ind, shape)] = flat[np.resize(np.ravel(pos), ind.shape)]
 
@@ -235,7 +237,6 @@ hstack = _joins(np.hstack)
 vstack = _joins(np.vstack)
 dstack = _joins(np.dstack)
 column_stack = _joins(np.column_stack)
-row_stack = vstack
 
 
 def block(arrays):
@@ -298,8 +299,8 @@ def diff(a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue):
 
 def ediff1d(ary, to_end=None, to_begin=None):
     d = diff(np.ravel(ary))
-    parts = [np.ravel(e) for e in (to_begin,) if e is not None] + [d] + [
-        np.ravel(e) for e in (to_end,) if e is not None]
+    parts = (([np.ravel(to_begin)] if to_begin is not None else []) + [d]
+             + ([np.ravel(to_end)] if to_end is not None else []))
     return np.concatenate(parts) if len(parts) > 1 else d
 
 
@@ -677,6 +678,24 @@ def full(shape, fill_value, dtype=None, order="C", *, like, **kwargs):
     if not traced(fill_value):
         return holder(np.full(shape, fill_value, dtype=dtype, order=order), like)
     return zeros(shape, dtype=dtype, like=like) + fill_value
+
+
+def as_objects(a):
+    """A traced array as an object array of its 0-d elements, as NumPy holds the
+    scalar tier's Duals: what ``__array__`` gives for one traced number in a
+    list (np.array([x[0] * x[1], x[2]])), and for the items of np.r_ and np.c_."""
+    o = np.empty(a.shape, dtype=object)
+    for index in np.ndindex(*a.shape):
+        o[index] = a[index]
+    return o
+
+
+def numpy_builds_arrays():
+    """Whether the conversion asked of a traced array (its ``__array__``, which
+    runs without a Python frame of its own) comes from np.r_ or np.c_: they
+    make each item an array before joining the items, whose result then holds
+    the elements as objects."""
+    return sys._getframe(1).f_code.co_filename.endswith("_index_tricks_impl.py")
 
 
 def from_objects(a):

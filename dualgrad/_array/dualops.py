@@ -26,8 +26,8 @@ from dualgrad._array import dualarray as _core
 from dualgrad._array.dualarray import DualArray, apply_row, count_flops, lift, make, pad
 from dualgrad._array.engine import TensorBase, tensor_of as _tensor_of
 from dualgrad import planner as _planner
-from dualgrad._array.composites import (from_objects, objects_converted,  # noqa: F401
-                                        values_of)    # (from_objects, values_of: for DualArray)
+from dualgrad._array.composites import (  # noqa: F401  (as_objects ...: for DualArray)
+    as_objects, from_objects, numpy_builds_arrays, objects_converted, values_of)
 from dualgrad._scalar.ufuncs import UFUNC_OPS, VALUE_UFUNCS, NOT_ON_OBJECTS
 
 
@@ -283,7 +283,7 @@ def copyto(dst, src, casting="same_kind", where=True):
     if type(dst) is not DualArray:
         raise _preallocation.error("a DualArray")
     if where is not True:
-        src = np.where(_primal(where), src, dst)
+        src = np.where(values_of(where), src, dst)
     k = dst.tangent.shape[0]
     value = src.value if type(src) is DualArray and src.level == dst.level else src
     tangent = _core.tangent_at(src, dst.level, k)
@@ -329,7 +329,8 @@ def index_put(a, index, v):
 
 
 def setitem(a, index, v):
-    """``a[index] = v`` for DualArray.__setitem__: the DualArray ``a`` then holds."""
+    """``a`` with ``v`` written at ``index``, out of place, for
+    DualArray.__setitem__: the DualArray ``a`` then holds the result."""
     if type(v) is not DualArray and _core.level_of(v) > a.level:
         raise TypeError("a value with derivatives of an outer reverse-mode transform (a "
                         "Tensor) cannot be written into this DualArray; build the array with "

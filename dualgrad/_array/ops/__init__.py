@@ -61,7 +61,8 @@ from dualgrad._array.ops.conversions import (  # noqa: F401
     nelement, is_floating_point, element_size, scalar_value, item, tolist, numpy, rebuild,
     deepcopy, tensor_repr)
 from dualgrad._array.ops.tensor_ns import TensorNS, T  # noqa: F401
-from dualgrad._array.composites import from_objects  # noqa: F401  (np.array([...]) of tensors)
+from dualgrad._array.composites import (  # noqa: F401  (np.array([...]) of tensors)
+    as_objects, from_objects, numpy_builds_arrays)
 from dualgrad._array.ops.numpy_api import (  # noqa: F401
     array_ufunc, HANDLED, array_function, argsort, argpartition, cumprod, take, compress, choose,
     searchsorted, conj)
