@@ -471,3 +471,24 @@ def test_lists_given_to_numpy_reductions_on_the_array_tier_say_what_to_do(forced
     for mode in ("forward", "reverse"):
         with pytest.raises(TypeError, match="np.stack"):
             dg.jacobian(lambda x: np.mean([x[0], x[1] * x[2]]), mode=mode)(np.ones(3))
+
+
+def _list_of_arrays(x):
+    return np.array([x[:2], x[1:] ** 2])
+
+
+def test_lists_of_traced_arrays_take_the_scalar_tier():
+    """np.array of a list of traced arrays: the planner takes the scalar tier at
+    first order."""
+    expected = np.zeros((2, 2, 3))
+    expected[0, 0, 0] = expected[0, 1, 1] = 1.0
+    expected[1, 0, 1], expected[1, 1, 2] = 2.0, 4.0
+    for mode in ("forward", "reverse"):
+        np.testing.assert_array_equal(
+            dg.jacobian(_list_of_arrays, mode=mode)(np.array([0.5, 1.0, 2.0])), expected)
+
+
+def test_lists_of_traced_arrays_on_the_array_tier_name_np_stack(forced_plan):
+    forced_plan.update(tier="array", mode="forward")
+    with pytest.raises(TypeError, match="np.stack"):
+        dg.jacobian(_list_of_arrays)(np.array([0.5, 1.0, 2.0]))

@@ -44,8 +44,23 @@ def on_values(fn):
     result is a constant, with no derivative."""
     @functools.wraps(fn)
     def run(*args, **kwargs):
+        if len(args) == 1 and not kwargs:       # np.ndim(x), np.shape(x), ...
+            return fn(values_of(args[0]))
         return fn(*[values_of(a) for a in args], **{k: values_of(v) for k, v in kwargs.items()})
     return run
+
+
+def shape(a):
+    return a.shape
+
+
+def ndim(a):
+    return a.ndim
+
+
+def size(a, axis=None):
+    shape = a.shape         # (Tensor.size is PyTorch's method)
+    return int(np.prod(shape, dtype=np.int64)) if axis is None else shape[axis]
 
 
 # ---------------------------------------------------------------------------
@@ -716,8 +731,13 @@ def objects_converted(args):
     """``args`` with each object array of traced numbers (also inside a list or
     tuple argument) as one traced array: for the dispatchers, before a NumPy
     function or ufunc runs on the array tier."""
-    if not builtins.any(_is_objects(a) or isinstance(a, (list, tuple)) and
-                        builtins.any(_is_objects(e) for e in a) for a in args):
+    for a in args:          # a plain loop: this runs at every NumPy call on the array tier
+        if type(a) is np.ndarray:
+            if a.dtype.kind == "O":
+                break
+        elif (type(a) is list or type(a) is tuple) and builtins.any(_is_objects(e) for e in a):
+            break
+    else:
         return args
     out = []
     for a in args:

@@ -771,15 +771,15 @@ def _name(fn):
 
 
 def _refuse_out(name, kwargs):
-    out = kwargs.get("out")
+    out = kwargs.pop("out", None)
+    if out is None:
+        return
     if isinstance(out, tuple) and len(out) == 1:
         out = out[0]
     if isinstance(out, np.ndarray) and out.dtype != object:
         raise _preallocation.error("a DualArray")
-    if out is not None:
-        raise TypeError(f"{name}(..., out=...) is not supported on DualArray: a DualArray "
-                        f"cannot be written into; assign the result instead")
-    kwargs.pop("out", None)
+    raise TypeError(f"{name}(..., out=...) is not supported on DualArray: a DualArray "
+                    f"cannot be written into; assign the result instead")
 
 
 def array_ufunc(ufunc, method, inputs, kwargs):
@@ -826,15 +826,15 @@ TAKES_LIKE = set()
 
 
 def array_function(func, types, args, kwargs, like=None):
-    args = objects_converted(args)
-    name = _name(func)
-    _refuse_out(name, kwargs)
     impl = HANDLED.get(func)
     if impl is None:
-        raise TypeError(f"{name} has no forward-mode rule for DualArray; apply it to "
+        raise TypeError(f"{_name(func)} has no forward-mode rule for DualArray; apply it to "
                         f"d.value if no derivative is needed")
+    if kwargs:
+        _refuse_out(_name(func), kwargs)
+    args = objects_converted(args)
     if func in NOT_ON_OBJECTS:
-        _planner.note_not_on_objects(name)
+        _planner.note_not_on_objects(NOT_ON_OBJECTS[func])
     if func in TAKES_LIKE:
         kwargs["like"] = like
     try:

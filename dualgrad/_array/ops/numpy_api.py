@@ -311,12 +311,12 @@ def array_function(func, types, args, kwargs, like=None):
         return NotImplemented
     if func is np.copyto and isinstance(args[0], np.ndarray) and args[0].dtype != object:
         raise _preallocation.error("a Tensor")
-    if isinstance(kwargs.get("out"), np.ndarray) and kwargs["out"].dtype != object:
+    out = kwargs.pop("out", None) if kwargs else None
+    if isinstance(out, np.ndarray) and out.dtype != object:
         raise _preallocation.error("a Tensor")
-    if kwargs.get("out") is not None:
+    if out is not None:
         raise TypeError(f"numpy.{func.__name__}(..., out=...) on a Tensor is not supported: it "
                         f"would write around the graph; assign the result instead")
-    kwargs.pop("out", None)
     impl = HANDLED.get(func)
     if impl is None:
         name = getattr(func, "__module__", "numpy").replace("numpy._core", "numpy")
