@@ -55,6 +55,7 @@ import numpy as np
 
 from dualgrad import _levels, _pytree, gpu, planner as _planner
 from dualgrad._array import ops as _ops
+from dualgrad._array.composites import values_of
 from dualgrad._array.dualarray import DualArray
 from dualgrad._array.engine import TensorBase, is_grad_enabled, record, tensor_of
 from dualgrad._scalar.dual import Dual
@@ -479,7 +480,7 @@ class custom_vjp(_Custom):
         """f's outputs at plain values, for the planner's probe to count (its
         results are never used; the plan then runs in reverse mode, where this
         rule applies)."""
-        return self._forward(call.args_with([_innermost(x) for x in call.leaves]))[0]
+        return self._forward(call.args_with([values_of(x) for x in call.leaves]))[0]
 
     def _on_tensors(self, call, level):
         inputs, where = _tensor_inputs(call, level)
@@ -592,13 +593,6 @@ def _tensor_inputs(call, level):
     floor = max([lv for k, lv in call.kinds if k == _FORWARD], default=-1)
     where = [i for i, (k, lv) in enumerate(call.kinds) if k == _REVERSE and lv > floor]
     return [call.leaves[i] for i in where], where
-
-
-def _innermost(v):
-    """The plain values inside tensors and DualArrays."""
-    while isinstance(v, TensorBase) or type(v) is DualArray:
-        v = v._a if isinstance(v, TensorBase) else v.value
-    return v
 
 
 def _carries_tangents(v):

@@ -326,7 +326,7 @@ class _Outputs:
         leaves, self.tree = _pytree.flatten(out)
         if not scalar_tier:
             # np.array([...]) of traced numbers on the array tier: object arrays
-            leaves = [_from_objects(o) for o in leaves]
+            leaves = list(composites.objects_converted(leaves))
         if not leaves:
             raise TypeError(f"{fname}: f returned no numbers to differentiate ({out!r}); "
                             f"did it forget to return its result?")
@@ -345,14 +345,6 @@ class _Outputs:
 
     def tree_of(self, per_leaf):
         return _pytree.unflatten(self.tree, per_leaf)
-
-
-def _from_objects(leaf):
-    if isinstance(leaf, np.ndarray) and leaf.dtype == object:
-        traced = composites.from_objects(leaf)
-        if traced is not None:
-            return traced
-    return leaf
 
 
 def _check_output(fname, leaf, elements=True):
