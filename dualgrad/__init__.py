@@ -26,6 +26,7 @@ from ._array.tensor import Tensor  # noqa: E402
 from ._array import ops as _ops  # noqa: E402  (connects Tensor to its operations)
 from ._array.ops import (  # noqa: E402
     float16, half, float32, float64, double, int32, int64, long, bool,
+    complex64, cfloat, complex128, cdouble,
     set_default_dtype, get_default_dtype, manual_seed,
     tensor, as_tensor, from_numpy, zeros, ones, full, empty, arange, linspace, eye, rand, randn,
     zeros_like, ones_like, full_like, empty_like, rand_like, randn_like,
@@ -86,6 +87,7 @@ __all__ = ["Dual", "Tape", "Var", "record", "Recording", "BranchChangedError", "
            "no_grad", "enable_grad",
            "set_grad_enabled", "is_grad_enabled",
            "float16", "half", "float32", "float64", "double", "int32", "int64", "long",
+           "complex64", "cfloat", "complex128", "cdouble",
            "set_default_dtype", "get_default_dtype", "manual_seed", "tensor", "as_tensor",
            "from_numpy", "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand",
            "randn", "zeros_like", "ones_like", "full_like", "empty_like", "rand_like",

@@ -72,8 +72,9 @@ class _Inputs:
     array tier can run.
     """
 
-    def __init__(self, fname, args, argnums, kwargs=None):
+    def __init__(self, fname, args, argnums, kwargs=None, holomorphic=False):
         self.argnums, self.single = _checked_argnums(fname, argnums, len(args))
+        self.holomorphic = holomorphic
         self.kwargs = kwargs or {}      # passed to f as they are: not differentiated
         for i in self.argnums:
             if args[i] is None:         # an empty tree to _pytree, a mistake here
@@ -89,16 +90,34 @@ class _Inputs:
         chosen = args[self.argnums[0]] if self.single else tuple(args[i] for i in self.argnums)
         leaves, self.tree = _pytree.flatten(chosen)
         self.values, self.shapes, self.scalar, self.dtypes = [], [], [], []
-        self.nested = on_device = False
+        # Complex leaves: ``pairs`` marks those f gets as x + iy of a real leaf
+        # (x, y) stacked on a last axis, so that every tier, mode and nesting
+        # differentiates them as real numbers (docs/conventions.rst); with
+        # ``holomorphic`` they stay complex.
+        self.pairs = []
+        self.nested = on_device = self.complex = False
         for leaf in leaves:
             if type(leaf) is float:          # the common leaf of a list of numbers, quickly
+                if holomorphic:
+                    _not_complex(fname, self.where(len(self.values)))
                 self.values.append(leaf)
                 self.shapes.append(())
                 self.scalar.append(True)
                 self.dtypes.append(None)
+                self.pairs.append(False)
                 continue
             self.dtypes.append(_result_dtype(leaf))
-            value = _leaf_value(fname, leaf, lambda: self.where(len(self.values)))
+            pair = False
+            if _is_complex(leaf):
+                self.complex = True
+                value = np.asarray(leaf, dtype=np.complex128, order="C")
+                if not holomorphic:
+                    value, pair = np.stack([value.real, value.imag], axis=-1), True
+            elif holomorphic:
+                _not_complex(fname, self.where(len(self.values)))
+            else:
+                value = _leaf_value(fname, leaf, lambda: self.where(len(self.values)))
+            self.pairs.append(pair)
             on_device |= gpu.device_of(value).type == "cuda"
             self.nested |= not (isinstance(value, (np.ndarray, float))
                                 or gpu.is_device_array(value))
@@ -133,7 +152,8 @@ class _Inputs:
         """What a plan depends on: the structure and shapes of the arguments, and
         the names (and array shapes) of the keyword arguments f is given."""
         return (self.argnums, self.single, self.tree, tuple(self.shapes), self.nested,
-                str(self.device), tuple(type(a).__name__ for a in self.args),
+                self.complex, self.holomorphic, str(self.device),
+                tuple(type(a).__name__ for a in self.args),
                 tuple((k, type(v).__name__, np.shape(v) if isinstance(v, np.ndarray) else None)
                       for k, v in sorted(self.kwargs.items())))
 
@@ -161,6 +181,9 @@ class _Inputs:
         return np.concatenate(parts) if len(parts) > 1 else parts[0] if parts else np.zeros(0)
 
     def call(self, f, leaves):
+        if self.complex:
+            leaves = [x[..., 0] + 1j * x[..., 1] if pair else x
+                      for x, pair in zip(leaves, self.pairs)]
         chosen = _pytree.unflatten(self.tree, leaves)
         args = list(self.args)
         if self.single:
@@ -178,7 +201,11 @@ class _Inputs:
 
     def tree_of(self, per_leaf):
         """Results per leaf in the arguments' structure (a tuple per argnum), each
-        in its leaf's floating dtype."""
+        in its leaf's floating dtype. The derivatives (d/dx, d/dy) with respect to
+        a complex leaf's pair come back as JAX gives them, d/dx - i d/dy."""
+        if self.complex:
+            per_leaf = [_from_pair(r, s) if pair else r
+                        for r, pair, s in zip(per_leaf, self.pairs, self.scalar)]
         tree = _pytree.unflatten(self.tree, [_cast(r, d) for r, d in zip(per_leaf, self.dtypes)])
         if self.repeats is None:
             return tree
@@ -193,22 +220,50 @@ class _Inputs:
     def results(self, flat):
         """A plain vector (n,) as the caller gets it: floats for numbers, arrays
         of the leaves' shapes, in the arguments' structure."""
-        if all(self.scalar):
+        if all(self.scalar) and not self.complex:
             return self.tree_of(flat.tolist())
         return self.tree_of([_result(b, s) for b, s in zip(self.split(flat), self.scalar)])
 
 
 def _result_dtype(leaf):
     """The dtype derivatives with respect to ``leaf`` come back in: its own
-    floating dtype below float64 (float16, float32, as in JAX and PyTorch);
-    None (float64, and floats for numbers) for float64, integers and Python
-    numbers. Computation runs in float64 whatever the dtype."""
+    floating dtype below float64 (float16, float32, complex64, as in JAX and
+    PyTorch); None (float64 or complex128, and floats for numbers) for the
+    double precisions, integers and Python numbers. Computation runs in double
+    precision whatever the dtype."""
     if isinstance(leaf, (DualArray, TensorBase, Dual, Var)):
         return None
     dtype = getattr(leaf, "dtype", None)
-    if isinstance(dtype, np.dtype) and dtype.kind == "f" and dtype != np.float64:
+    if isinstance(dtype, np.dtype) and (dtype.kind == "f" and dtype != np.float64
+                                        or dtype.kind == "c" and dtype != np.complex128):
         return dtype
     return None
+
+
+def _is_complex(leaf):
+    """Whether an argument leaf holds complex numbers (plain values only: the
+    DualArrays and Tensors of outer transforms are differentiated as they are)."""
+    if isinstance(leaf, complex):
+        return True
+    if isinstance(leaf, (np.ndarray, np.generic)):
+        return leaf.dtype.kind == "c"
+    if isinstance(leaf, (list, tuple)):
+        return False
+    return gpu.is_device_array(leaf) and leaf.dtype.kind == "c"
+
+
+def _not_complex(fname, where):
+    raise TypeError(f"{fname} with holomorphic=True requires complex inputs, but {where} is "
+                    f"real; give it as complex numbers (x + 0j), as JAX requires")
+
+
+def _from_pair(r, scalar):
+    """Derivatives with respect to (x, y) on a last axis as one complex array,
+    JAX's d/dx - i d/dy (a complex number for a scalar argument)."""
+    out = r[..., 0] - 1j * r[..., 1]
+    if scalar and isinstance(out, (np.ndarray, np.generic)) and out.ndim == 0:
+        return complex(out)
+    return out
 
 
 def _cast(result, dtype):
@@ -302,8 +357,8 @@ def _real_array(where, x):
     if kind in "iuf":
         return np.asarray(a, dtype=np.float64, order="C")
     if kind == "c":
-        raise TypeError(f"{where} is complex: complex numbers are not supported; give the real "
-                        f"part (x.real) if the imaginary part is zero")
+        raise TypeError(f"{where} is complex where real numbers are needed (what it goes with is "
+                        f"real); give the real part (x.real) if the imaginary part is zero")
     if kind == "b":
         raise TypeError(f"{where} is {_describe(x)}: derivatives with respect to True/False "
                         f"are not defined; give floats (1.0, 0.0)")
@@ -335,6 +390,7 @@ class _Outputs:
             # C, refusing what is not a number: no second look at each here.
             _check_output(fname, leaf, elements=not scalar_tier)
         self.leaves = leaves
+        self.complex = any(_is_complex_output(o) for o in leaves)
         self.scalar = [np.ndim(o) == 0 and not isinstance(o, (np.ndarray, DualArray, TensorBase))
                        for o in leaves]
         self.shapes = [tuple(np.shape(o)) if not isinstance(o, (DualArray, TensorBase))
@@ -354,10 +410,8 @@ def _check_output(fname, leaf, elements=True):
         return
     if isinstance(leaf, (np.ndarray, DualArray, TensorBase)) or gpu.is_device_array(leaf):
         kind = np.dtype(leaf.dtype).kind
-    elif isinstance(leaf, numbers.Real):
-        return
     elif isinstance(leaf, numbers.Complex):
-        kind = "c"
+        return
     else:
         what = {"generator": "a generator (make it a list or an array)",
                 "set": "a set (unordered: return a list, a tuple or an array)"}.get(
@@ -369,21 +423,41 @@ def _check_output(fname, leaf, elements=True):
             if item is None:
                 raise TypeError(f"{fname}: f returned an array holding None; it must hold "
                                 f"real numbers")
+            if isinstance(item, complex):
+                raise TypeError(f"{fname}: f returned an object array holding complex numbers; "
+                                f"return them as a complex array (dtype=complex)")
             _check_output(fname, item)
-    if kind == "c":
-        raise TypeError(f"{fname} requires real-valued outputs; f returned complex values "
-                        f"(complex differentiation is not supported: return the real and "
-                        f"imaginary parts as two outputs)")
-    if kind not in "biufO":
+    if kind not in "biufcO":
         raise TypeError(f"{fname}: f must return real numbers; it returned an array of "
                         f"{leaf.dtype}")
 
 
-def _scalar_output(fname, outs):
+def _scalar_output(fname, outs, holomorphic=False):
     if outs.m != 1 or len(outs.leaves) != 1:
         shapes = ", ".join(map(str, outs.shapes))
         raise TypeError(f"{fname} needs f to return one scalar; it returned shape(s) {shapes}. "
                         f"Use dg.jacobian (or dg.vjp) for functions with several outputs")
+    _complex_outputs(fname, outs, holomorphic)
+
+
+def _is_complex_output(o):
+    if isinstance(o, (DualArray, TensorBase, np.ndarray, np.generic)) or gpu.is_device_array(o):
+        return np.dtype(o.dtype).kind == "c"
+    return isinstance(o, complex)
+
+
+def _complex_outputs(fname, outs, holomorphic):
+    """JAX's rules for complex outputs of grad and jacrev: real outputs only,
+    except that a function declared holomorphic must return complex ones."""
+    if outs.complex and not holomorphic:
+        raise TypeError(f"{fname} requires real-valued outputs, but f returned complex values. "
+                        f"For holomorphic differentiation, pass holomorphic=True. For "
+                        f"non-holomorphic functions of complex outputs, use dg.jvp or dg.vjp "
+                        f"directly, or differentiate the real and imaginary parts apart")
+    if holomorphic and not outs.complex:
+        raise TypeError(f"{fname} with holomorphic=True requires complex outputs, but f "
+                        f"returned real values; a real-valued function of complex numbers is "
+                        f"not holomorphic: drop holomorphic=True")
 
 
 def _as_float(inp, t, where):
@@ -401,11 +475,13 @@ def _as_float(inp, t, where):
 
 
 def _result(value, scalar):
-    """A plain result as users get it: a float for a scalar argument or output."""
+    """A plain result as users get it: a float (a complex number) for a scalar
+    argument or output."""
     if isinstance(value, np.ndarray):
-        value = np.asarray(value, dtype=np.float64)
+        cplx = value.dtype.kind == "c"
+        value = np.asarray(value, dtype=np.complex128 if cplx else np.float64)
         if scalar and value.ndim == 0:
-            return float(value)
+            return complex(value) if cplx else float(value)
     return value
 
 
@@ -519,10 +595,17 @@ class _ArrayRecording:
         self.inp = inp
 
     def _seed(self, w):
-        """Backward from cotangents ``w`` (one block per output leaf) to the inputs."""
+        """Backward from cotangents ``w`` (one block per output leaf) to the inputs.
+
+        A Tensor's gradient is PyTorch's conjugate Wirtinger derivative; the
+        transforms follow JAX, whose cotangents are its conjugates: the
+        cotangents go in conjugated and the derivatives with respect to complex
+        inputs come out conjugated (docs/conventions.rst)."""
         outs, grads = [], []
         for o, g in zip(self.outs.leaves, w):
             if isinstance(o, TensorBase) and o.requires_grad:
+                if _is_complex_output(g):
+                    g = np.conj(g)
                 outs.append(o)
                 grads.append(_ops.as_tensor(g, dtype=o.dtype, device=o.device)
                              if isinstance(g, np.ndarray) else g)
@@ -530,6 +613,8 @@ class _ArrayRecording:
             return [self.finish(_ops.zeros_like(x)) for x in self.xs]
         res = _autograd_grad(outs, self.xs, grads, retain_graph=True,
                              create_graph=self.create_graph, allow_unused=True)
+        if self.inp.holomorphic:
+            res = [None if g is None else np.conj(g) for g in res]
         return [self.finish(_ops.zeros_like(x) if g is None else g) for g, x in zip(res, self.xs)]
 
     def finish(self, t):
@@ -563,7 +648,7 @@ class _ArrayRecording:
             w = [DualArray(self.inp.put(np.zeros(sh)), eye[:, o:o + s].reshape((k,) + sh), level)
                  for o, s, sh in zip(self.outs.offsets, self.outs.sizes, self.outs.shapes)]
             for blocks, g in zip(per_leaf, self._seed([tensor_of(c) for c in w])):
-                blocks.append(tangent_at(g, level, k))
+                blocks.append(tangent_at(g, level, k))      # (conjugated by _seed)
         return [_concat(b, 0) for b in per_leaf]
 
     def jacobian_rows(self):
@@ -628,6 +713,8 @@ def _reverse_jacobian(inp, f, tier):
         rec = _ScalarRecording(inp, f)
         return rec.outs, rec.values, _split_jacobian(inp, rec.outs, rec.jacobian())
     rec = _ArrayRecording(inp, f)
+    _complex_outputs("jacrev" if inp.fname == "jacobian" else inp.fname, rec.outs,
+                     inp.holomorphic)
     if not rec.create_graph and rec.outs.m:
         chunk = _planner.chunk_size(rec.outs.m, _planner.ARRAY_CHUNK_THRESHOLD)
         rows = rec.jacobian_blocks(chunk)            # (m, *in_shape) per input leaf
@@ -674,7 +761,7 @@ def _probe(inp, f):
     except StartAgainOnArrays:
         raise
     except Exception as array_error:
-        if inp.nested or inp.on_gpu:
+        if inp.nested or inp.on_gpu or inp.complex:
             raise
         if stats.not_on_objects:
             array_error.add_note(f"The scalar tier cannot take f instead: it calls "
@@ -694,6 +781,7 @@ def _probe(inp, f):
         return _planner.Stats(ops=len(rec.tape), elements=len(rec.tape), m=len(rec.ys),
                               arrays=False)
     stats.m = outs.m
+    stats.complex_out = outs.complex and not inp.holomorphic
     return stats
 
 
@@ -825,7 +913,7 @@ def _check_callable(fname, f):
         raise TypeError(f"{fname} expects a function f, not {type(f).__name__}")
 
 
-def jacobian(f, argnums=0, mode="auto", has_aux=False):
+def jacobian(f, argnums=0, mode="auto", has_aux=False, holomorphic=False):
     """The Jacobian of ``f``: a function returning d f / d args.
 
     Parameters
@@ -843,6 +931,12 @@ def jacobian(f, argnums=0, mode="auto", has_aux=False):
     has_aux : bool
         f returns a pair ``(output, aux)``: the Jacobian is of the output, and
         ``jac`` returns ``(jacobian, aux)``, aux as values (as in JAX).
+    holomorphic : bool
+        f is holomorphic, of complex arguments with complex values: the
+        Jacobian is the complex derivative df/dz (as in JAX). Otherwise
+        complex arguments give JAX's d/dx - i d/dy of real outputs, and
+        complex outputs of real arguments their forward-mode derivative
+        (docs/conventions.rst).
 
     Returns
     -------
@@ -866,11 +960,15 @@ def jacobian(f, argnums=0, mode="auto", has_aux=False):
 
     @functools.wraps(f)
     def jac(*args, **kwargs):
-        inp = _Inputs("jacobian", args, argnums, kwargs)
+        inp = _Inputs("jacobian", args, argnums, kwargs, holomorphic)
 
         def body(plan):
             if plan.mode == "forward":
                 outs, _, blocks = _forward_jacobian(inp, fo, plan.tier, plan.chunk)
+                if holomorphic or (outs.complex and inp.complex):
+                    # complex outputs of complex arguments: only holomorphic f has
+                    # a complex derivative
+                    _complex_outputs("jacobian", outs, holomorphic)
             else:
                 outs, _, blocks = _reverse_jacobian(inp, fo, plan.tier)
             return _jacobian_tree(inp, outs, blocks)
@@ -879,17 +977,17 @@ def jacobian(f, argnums=0, mode="auto", has_aux=False):
     return jac
 
 
-def jacfwd(f, argnums=0, has_aux=False):
+def jacfwd(f, argnums=0, has_aux=False, holomorphic=False):
     """The Jacobian by forward mode: ``jacobian(f, argnums, mode="forward")``."""
-    return jacobian(f, argnums, mode="forward", has_aux=has_aux)
+    return jacobian(f, argnums, mode="forward", has_aux=has_aux, holomorphic=holomorphic)
 
 
-def jacrev(f, argnums=0, has_aux=False):
+def jacrev(f, argnums=0, has_aux=False, holomorphic=False):
     """The Jacobian by reverse mode: ``jacobian(f, argnums, mode="reverse")``."""
-    return jacobian(f, argnums, mode="reverse", has_aux=has_aux)
+    return jacobian(f, argnums, mode="reverse", has_aux=has_aux, holomorphic=holomorphic)
 
 
-def value_and_grad(f, argnums=0, has_aux=False):
+def value_and_grad(f, argnums=0, has_aux=False, holomorphic=False):
     """A function returning ``(f(*args), gradient)`` of a scalar-valued ``f``.
 
     The gradient has the structure of the argument(s) named by ``argnums``
@@ -901,12 +999,12 @@ def value_and_grad(f, argnums=0, has_aux=False):
 
     @functools.wraps(f)
     def value_and_grad_f(*args, **kwargs):
-        value, g = _value_and_grad("value_and_grad", fo, args, argnums, kwargs)
+        value, g = _value_and_grad("value_and_grad", fo, args, argnums, kwargs, holomorphic)
         return ((value, fo.take()), g) if has_aux else (value, g)
     return value_and_grad_f
 
 
-def grad(f, argnums=0, has_aux=False):
+def grad(f, argnums=0, has_aux=False, holomorphic=False):
     """The gradient of a scalar-valued ``f``, as a function of the same arguments.
 
     Parameters
@@ -914,12 +1012,17 @@ def grad(f, argnums=0, has_aux=False):
     f : callable
         Returns one real number (a float, a 0-d or one-element array); other
         results (complex numbers, None, generators, ...) raise TypeError.
+        Its arguments may be complex: the gradient is then JAX's,
+        df/dx - i df/dy for z = x + iy (docs/conventions.rst).
     argnums : int or tuple of int
         Which positional argument(s) to differentiate with respect to; one
         named twice gets its gradient at both places (as in JAX).
     has_aux : bool
         f returns a pair ``(value, aux)``: the gradient is of the value, and
         ``grad_f`` returns ``(gradient, aux)``, aux as values (as in JAX).
+    holomorphic : bool
+        f is holomorphic, with complex arguments and a complex value: the
+        result is the complex derivative f'(z), as in JAX.
 
     Returns
     -------
@@ -941,29 +1044,29 @@ def grad(f, argnums=0, has_aux=False):
 
     @functools.wraps(f)
     def grad_f(*args, **kwargs):
-        g = _value_and_grad("grad", fo, args, argnums, kwargs)[1]
+        g = _value_and_grad("grad", fo, args, argnums, kwargs, holomorphic)[1]
         return (g, fo.take()) if has_aux else g
     return grad_f
 
 
-def _value_and_grad(fname, f, args, argnums, kwargs):
-    inp = _Inputs(fname, args, argnums, kwargs)
+def _value_and_grad(fname, f, args, argnums, kwargs, holomorphic=False):
+    inp = _Inputs(fname, args, argnums, kwargs, holomorphic)
 
     def body(plan):
         if plan.mode == "forward":
             outs, values, blocks = _forward_jacobian(inp, f, plan.tier, plan.chunk)
-            _scalar_output(fname, outs)
+            _scalar_output(fname, outs, inp.holomorphic)
             per_leaf = [_result(_reshape(b, sh), sc)
                         for b, sh, sc in zip(blocks[0], inp.shapes, inp.scalar)]
             value = values[0]
         elif plan.tier == "scalar":
             rec = _ScalarRecording(inp, f)
-            _scalar_output(fname, rec.outs)
+            _scalar_output(fname, rec.outs, inp.holomorphic)
             value = rec.values[0]
             return value, inp.results(rec.vjp(np.ones(1)))
         else:
             rec = _ArrayRecording(inp, f)
-            _scalar_output(fname, rec.outs)
+            _scalar_output(fname, rec.outs, inp.holomorphic)
             per_leaf = [_result(g, sc)
                         for g, sc in zip(rec.vjp([np.ones(rec.outs.shapes[0])]), inp.scalar)]
             value = rec.values()[0]
@@ -992,7 +1095,12 @@ def jvp(f, primals, tangents, has_aux=False):
         raise ValueError(f"jvp: tangents have structure {tan_tree}, primals {inp.tree}")
     blocks = []
     for i, (t, sh) in enumerate(zip(tan_leaves, inp.shapes)):
-        t = _as_float(inp, t, f"jvp: tangent {i}")
+        if inp.pairs[i]:
+            # the tangent of x + iy as the tangents of (x, y)
+            t = np.asarray(t, dtype=np.complex128)
+            t = inp.put(np.stack([t.real, t.imag], axis=-1))
+        else:
+            t = _as_float(inp, t, f"jvp: tangent {i}")
         if tuple(t.shape) != sh:
             raise ValueError(f"jvp: a tangent has shape {tuple(t.shape)}, its primal {sh}")
         blocks.append(t.reshape((1,) + sh))
@@ -1034,8 +1142,11 @@ def vjp(f, *primals, has_aux=False):
                 raise ValueError(f"vjp_fn: the cotangent has structure {tree}; f's output has "
                                  f"{outs.tree}")
             w = []
-            for i, (c, sh) in enumerate(zip(leaves, outs.shapes)):
-                c = _as_float(inp, c, f"vjp_fn: cotangent {i}")
+            for i, (c, sh, o) in enumerate(zip(leaves, outs.shapes, outs.leaves)):
+                if _is_complex_output(o) and _is_complex(c):
+                    c = inp.put(np.asarray(c, dtype=np.complex128))
+                else:
+                    c = _as_float(inp, c, f"vjp_fn: cotangent {i}")
                 if tuple(c.shape) != sh:
                     raise ValueError(f"vjp_fn: a cotangent has shape {tuple(c.shape)}; the "
                                      f"output it weighs has shape {sh}")
@@ -1069,6 +1180,7 @@ def hessian(f, argnums=0):
     @functools.wraps(f)
     def hess(*args, **kwargs):
         inp = _Inputs("hessian", args, argnums, kwargs)
+        _no_complex_second_order("hessian", inp)
 
         def body(plan):
             if plan.tier == "scalar":
@@ -1086,6 +1198,13 @@ def hessian(f, argnums=0):
                                 for row, s1 in zip(blocks, inp.scalar)])
         return _run("hessian", f, inp, "hessian", "auto", body)
     return hess
+
+
+def _no_complex_second_order(fname, inp):
+    if inp.complex:
+        raise TypeError(f"{fname} takes real arguments (as JAX's, forward over reverse, without "
+                        f"holomorphic=True); pass the real and imaginary parts as two real "
+                        f"arguments, f(x, y) computing with z = x + 1j * y")
 
 
 def _unit_directions(n, chunk):
@@ -1129,6 +1248,7 @@ def hvp(f, x, v):
     """
     _check_callable("hvp", f)
     inp = _Inputs("hvp", (x,), 0)
+    _no_complex_second_order("hvp", inp)
     v_leaves, v_tree = _pytree.flatten(v)
     if v_tree != inp.tree:
         raise ValueError(f"hvp: v has structure {v_tree}, x has {inp.tree}")

@@ -65,7 +65,7 @@ class Stats:
     """What one probe evaluation saw."""
 
     __slots__ = ("ops", "elements", "flops", "m", "seconds", "arrays", "not_on_objects",
-                 "custom", "reverse_only")
+                 "custom", "reverse_only", "complex_out")
 
     def __init__(self, ops=0, elements=0, m=None, seconds=0.0, arrays=True, flops=0):
         self.ops, self.elements, self.flops, self.m = ops, elements, flops, m
@@ -74,6 +74,7 @@ class Stats:
         self.not_on_objects = set()      # NumPy functions called that object arrays can't take
         self.custom = False              # f calls a custom_jvp or custom_vjp function
         self.reverse_only = False        # f calls a custom_vjp function: no forward mode
+        self.complex_out = False         # f returns complex values (not declared holomorphic)
 
     @property
     def op_size(self):
@@ -189,20 +190,24 @@ def estimates(kind, n, m, stats, scalar_ok=True):
     return out
 
 
-def choose(kind, n, m, stats, nested=False, mode="auto", device=None):
+def choose(kind, n, m, stats, nested=False, mode="auto", device=None, complex_args=False):
     """The Plan for ``kind`` from the shapes and the probe's counts alone.
 
     ``nested``: the arguments carry an outer transform's derivatives, which only
     the array tier's values can hold. ``mode``: "auto", or a forced "forward"
     or "reverse". ``device``: the GPU the arguments are on, if any (the scalar
-    tier computes on the CPU).
+    tier computes on the CPU). ``complex_args``: some arguments are complex,
+    which only the array tier's values hold.
     """
     elementwise = stats.op_size <= ELEMENTWISE_OP_SIZE
-    scalar_ok = elementwise and not nested and device is None and not stats.not_on_objects
+    scalar_ok = (elementwise and not nested and device is None and not stats.not_on_objects
+                 and not complex_args)
     est = estimates(kind, n, m, stats, scalar_ok)
     reasons = []
     if device is not None:
         reasons.append(f"the arguments are on {device}: array tier")
+    elif complex_args:
+        reasons.append("the arguments are complex: array tier")
     elif nested:
         reasons.append("the arguments carry an outer transform's derivatives: array tier")
     elif stats.not_on_objects:
@@ -216,7 +221,7 @@ def choose(kind, n, m, stats, nested=False, mode="auto", device=None):
         reasons.append(f"array code ({stats.ops} operations of {stats.op_size:.3g} elements "
                        f"or multiply-adds on average): array tier")
     candidates = est
-    if not stats.arrays and not nested and device is None:
+    if not stats.arrays and not nested and device is None and not complex_args:
         est = candidates = {k: v for k, v in est.items() if k[0] == "scalar"}
         reasons.append("f does not run on DualArrays: scalar tier")
     if stats.custom:
@@ -234,6 +239,13 @@ def choose(kind, n, m, stats, nested=False, mode="auto", device=None):
             est = candidates = kept
             reasons.append("f calls a custom_vjp function, which has no forward-mode rule: "
                            "reverse mode")
+    if getattr(stats, "complex_out", False) and mode == "auto" and kind == "jacobian":
+        # A reverse sweep from a complex output would need one for its real and
+        # one for its imaginary part; forward passes carry both.
+        kept = {k: v for k, v in candidates.items() if k[1] == "forward"}
+        if kept:
+            est = candidates = kept
+            reasons.append("f returns complex values: forward mode")
     if mode != "auto":
         candidates = {k: v for k, v in est.items() if k[1] == mode}
         reasons.append(f"mode {mode!r} was asked for")
@@ -326,7 +338,7 @@ def plan_call(f, kind, inp, mode, probe):
     if plan is None:
         stats = probe(inp, f)
         plan = choose(kind, inp.n, stats.m, stats, inp.nested, _mode_of(kind, mode),
-                      inp.device if inp.on_gpu else None)
+                      inp.device if inp.on_gpu else None, getattr(inp, "complex", False))
         _remember(table, key, plan)
     else:
         try:

@@ -244,6 +244,11 @@ CASES = {
     np.real: [(lambda x: np.real(x) * x, 3)],
     np.imag: [(lambda x: np.imag(x) + x, 3)],
     np.isrealobj: [(lambda x: x * (2.0 if np.isrealobj(x) else 1.0), 3)],
+    np.iscomplex: [(lambda x: np.where(np.iscomplex(x), -x, x ** 2), 3)],
+    np.isreal: [(lambda x: np.where(np.isreal(x), x ** 2, x), 3)],
+    # Complex numbers (of real arguments here; tests/test_complex.py has the rest)
+    np.angle: [(lambda x: np.angle(x - 0.5) * x, 3), (lambda x: np.angle(x, deg=True) + x, 3)],
+    np.real_if_close: [(lambda x: np.real_if_close(x) * x, 3)],
 }
 
 ROWS = {row.func: row for row in registry.ROWS}

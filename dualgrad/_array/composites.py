@@ -221,12 +221,22 @@ def put(a, ind, v, mode="raise"):
     a[np.unravel_index(ind, shape)] = flat[np.resize(np.ravel(pos), ind.shape)]
 
 
-def real(val):
-    return val          # real values
+def angle(z, deg=False):
+    """NumPy's angle: arctan2 of the imaginary and real parts (of real numbers:
+    0 or pi, a constant)."""
+    a = np.arctan2(np.imag(z), np.real(z))
+    return a * (180.0 / np.pi) if deg else a
 
 
-def imag(val):
-    return np.zeros_like(values_of(val))      # real values: a constant
+def real_if_close(a, tol=100):
+    """NumPy's real_if_close: the real part where every imaginary part is
+    within ``tol`` machine epsilons of zero (decided on the values)."""
+    v = values_of(a)
+    if not np.iscomplexobj(v):
+        return a
+    if tol > 1:
+        tol = np.finfo(v.dtype).eps * tol
+    return np.real(a) if np.all(np.abs(v.imag) < tol) else a
 
 
 def put_along_axis(arr, indices, values, axis):

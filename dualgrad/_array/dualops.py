@@ -23,7 +23,8 @@ import numpy as np
 
 from dualgrad import _preallocation, gpu
 from dualgrad._array import dualarray as _core
-from dualgrad._array.dualarray import DualArray, apply_row, count_flops, lift, make, pad
+from dualgrad._array.dualarray import (DualArray, any_complex, apply_row, count_flops, lift,
+                                      make, pad)
 from dualgrad._array.engine import TensorBase, tensor_of as _tensor_of
 from dualgrad import planner as _planner
 from dualgrad._array.composites import (  # noqa: F401  (as_objects ...: for DualArray)
@@ -109,7 +110,13 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, 
     deviation = v - np.mean(v, axis=axes, keepdims=True)
     n = _count(a.shape, axes) - ddof
     scale = 2.0 / n if n > 0 else np.nan  # NumPy's variance is nan there too
-    t = np.sum(deviation * a.tangent, axis=_shift(axes), keepdims=keepdims) * scale
+    if any_complex(v):
+        # NumPy's variance of complex numbers is the mean of |deviation|^2:
+        # d|e|^2 = 2 Re(conj(e) de)
+        deviation = np.conjugate(deviation)
+        t = np.real(np.sum(deviation * a.tangent, axis=_shift(axes), keepdims=keepdims)) * scale
+    else:
+        t = np.sum(deviation * a.tangent, axis=_shift(axes), keepdims=keepdims) * scale
     return make(np.var(v, axis=axes, ddof=ddof, keepdims=keepdims), t, a.level)
 
 
@@ -145,6 +152,7 @@ def _extreme(fn, a, axis, keepdims):
     equally between ties (as JAX; the table's maximum splits ties the same way)."""
     axes = _axes(axis, a.ndim)
     v = a.value
+    _no_order(fn.__name__, v)
     ans = fn(v, axis=axes, keepdims=True)
     hit = extreme_hits(v, ans)
     weight = hit / np.sum(hit, axis=axes, keepdims=True)
@@ -406,6 +414,14 @@ def stack(arrays, axis=0, out=None, dtype=None, casting=None):
     return make(v, np.stack(_tangents(k, values, tangents), axis=ax + 1), L)
 
 
+def _no_order(name, v):
+    """max, min and sorts of complex numbers order them lexicographically
+    (NumPy): a piecewise choice with no derivative users would expect."""
+    if any_complex(v):
+        raise TypeError(f"{name} of complex numbers has no derivative (NumPy orders them "
+                        f"lexicographically); apply it to np.abs(z) or np.real(z)")
+
+
 def _primal(a):
     while type(a) is DualArray:
         a = a.value
@@ -534,6 +550,8 @@ def outer(a, b, out=None):
 
 
 def vdot(a, b):
+    if any_complex(a):
+        a = np.conjugate(a)         # np.vdot conjugates its first argument
     return np.dot(np.ravel(a), np.ravel(b))
 
 
@@ -560,6 +578,22 @@ def inner(a, b):
     if np.ndim(a) == 0 or np.ndim(b) == 0:
         return np.multiply(a, b)
     return tensordot(a, b, ([-1], [-1]))
+
+
+# ---------------------------------------------------------------------------
+# Complex numbers: the parts of a value carry the parts of its tangents (both
+# maps are real-linear)
+
+def real(val):
+    if not any_complex(val.value):
+        return val                      # real values: NumPy's a.real is a itself
+    return make(np.real(val.value), np.real(val.tangent), val.level)
+
+
+def imag(val):
+    if not any_complex(val.value):
+        return np.zeros_like(values_of(val))      # real values: zeros, a constant
+    return make(np.imag(val.value), np.imag(val.tangent), val.level)
 
 
 # ---------------------------------------------------------------------------
@@ -594,6 +628,12 @@ def inv(a):
     return make(Y, -np.matmul(np.matmul(Y, a.tangent), Y), a.level)
 
 
+def _no_complex_matrix(name, v):
+    if any_complex(v):
+        raise TypeError(f"np.linalg.{name} of complex matrices is not differentiable in dualgrad "
+                        f"yet; use det (holomorphic) for complex matrices")
+
+
 def _logdet_tangent(a):
     """d log|det A| = tr(A^-1 dA), per direction."""
     return np.trace(np.linalg.solve(a.value, a.tangent), axis1=-2, axis2=-1)
@@ -610,6 +650,7 @@ _SlogdetResult = type(np.linalg.slogdet(np.eye(1)))
 def slogdet(a):
     """The sign is a constant (its derivative is zero where it is defined): it
     comes back as computed from the values; the log-determinant carries the tangent."""
+    _no_complex_matrix("slogdet", a.value)
     sign, logdet = np.linalg.slogdet(a.value)
     return _SlogdetResult(sign, make(logdet, _logdet_tangent(a), a.level))
 
@@ -618,6 +659,7 @@ def cholesky(a, /, *, upper=False):
     # Murray (2016): dL = L Phi(L^-1 dA L^-T), Phi keeping the lower triangle and
     # halving the diagonal; dA is taken as given (symmetric, as any dA of a
     # symmetric matrix is).
+    _no_complex_matrix("cholesky", a.value)
     Lc = np.linalg.cholesky(a.value)
     n = np.shape(Lc)[-1]
     Li = np.linalg.inv(Lc)
@@ -666,10 +708,14 @@ def norm(x, ord=None, axis=None, keepdims=False):
 
 def _norm2(x, axes, keepdims):
     v = x.value
-    n = np.sqrt(np.sum(v * v, axis=axes, keepdims=True))
+    cplx = any_complex(v)
+    vc = np.conjugate(v) if cplx else v
+    n = np.sqrt(np.sum(np.real(vc * v) if cplx else v * v, axis=axes, keepdims=True))
     # At 0 the derivative is taken as 0 (a subgradient), as PyTorch: not nan.
-    unit = v / np.where(n == 0, 1.0, n)
+    unit = vc / np.where(n == 0, 1.0, n)
     t = np.sum(unit * x.tangent, axis=_shift(axes), keepdims=keepdims)
+    if cplx:
+        t = np.real(t)              # d|v| = Re(conj(v) dv) / |v|
     return make(n if keepdims else np.squeeze(n, axes), t, x.level)
 
 
@@ -751,9 +797,11 @@ def copy_method(a, order="C"):
 
 def astype_method(a, dtype, order="K", casting="unsafe", subok=True, copy=True):
     dtype = np.dtype(dtype)
-    if dtype.kind != "f":
-        raise TypeError(f"a DualArray holds real floating values; astype({dtype}) would drop "
+    if dtype.kind not in "fc":
+        raise TypeError(f"a DualArray holds floating values; astype({dtype}) would drop "
                         f"the tangent (use d.value.astype)")
+    if dtype.kind == "f" and any_complex(a.value):
+        a = real(a)     # NumPy's cast drops the imaginary parts
     return make(a.value.astype(dtype), a.tangent.astype(dtype), a.level)
 
 
@@ -801,8 +849,6 @@ def array_ufunc(ufunc, method, inputs, kwargs):
             return matmul(*inputs)
         if ufunc is np.divmod:
             return np.floor_divide(*inputs), np.remainder(*inputs)
-        if ufunc is np.conjugate:
-            return inputs[0]      # real values
         if ufunc in _VALUE_UFUNCS:
             return ufunc(*[a.value if type(a) is DualArray else a for a in inputs])
     elif len(inputs) == 1 and method in ("reduce", "accumulate"):

@@ -614,6 +614,8 @@ cdef object conform(object g, object target, int nr, bint create, str who, Py_ss
             g = TENSOR_NS.sum_axes(g, reduce_axes((<TensorBase>g)._a.shape, shape, who, index),
                                    shape)
         if (<TensorBase>g)._a.dtype != dtype:
+            if (<TensorBase>g)._a.dtype.kind == "c" and dtype.kind != "c":
+                g = TENSOR_NS.real(g)   # a real input's gradient: the real part
             g = TENSOR_NS.astype(g, dtype)
         return g
     if isinstance(g, TensorBase):
@@ -624,6 +626,10 @@ cdef object conform(object g, object target, int nr, bint create, str who, Py_ss
     if g.shape != shape:
         g = np.sum(g, axis=reduce_axes(g.shape, shape, who, index)).reshape(shape)
     if g.dtype != dtype:
+        if g.dtype.kind == "c" and dtype.kind != "c":
+            # A real input of a complex computation: its gradient is the real
+            # part (PyTorch's convention, docs/conventions.rst)
+            g = np.real(g)
         g = g.astype(dtype)
     return g
 

@@ -241,8 +241,13 @@ ROWS = [
         values(np.iscomplexobj), values(np.isrealobj), values(np.all), values(np.any),
         values(np.round, note="derivative zero, as of every rounding"),
         values(np.around, note="derivative zero, as of every rounding"),
-        both(np.real, C.real, note="real values: the array itself"),
-        both(np.imag, C.imag, note="real values: zeros"),
+        values(np.iscomplex), values(np.isreal),
+    ]),
+    *_section("Complex numbers", [
+        Row(np.real, F.real, R.np_real, note="real values: the array itself"),
+        Row(np.imag, F.imag, R.np_imag, note="real values: zeros, a constant"),
+        both(np.angle, C.angle, scalar=ARRAYS, note="real values: 0 or pi, a constant"),
+        both(np.real_if_close, C.real_if_close),
     ]),
 ]
 

@@ -203,10 +203,14 @@ def py_expr(expr):
 
 
 def reads(rule, name):
-    """Bit i set where derivative i of ``rule`` reads operand or result ``name``:
-    an operation need save a value only for the derivatives it will take."""
-    return sum(1 << i for i, d in enumerate(rule.d) if d is not None and any(
-        isinstance(n, ast.Name) and n.id == name for n in ast.walk(ast.parse(d))))
+    """Bit i set where derivative i of ``rule`` (real or complex) reads operand or
+    result ``name``: an operation need save a value only for the derivatives it
+    will take."""
+    complex_d = rule.wirtinger() or ((None, None),) * rule.arity
+    return sum(1 << i for i, (d, (dz, dzbar)) in enumerate(zip(rule.d, complex_d))
+               if any(e is not None and any(isinstance(n, ast.Name) and n.id == name
+                                            for n in ast.walk(ast.parse(e)))
+                      for e in (d, dz, dzbar)))
 
 
 # The array attributes of a traced number (Dual, Var): those of a 0-d array,
@@ -223,11 +227,18 @@ SCALAR_ARRAY_ATTRIBUTES = """
 """
 
 
+def complex_terms(rule):
+    """Per operand (index, name, d/dz, d/dconj(z)) of a row's complex derivatives."""
+    return [(i, v, dz, dzbar) for i, (v, (dz, dzbar)) in enumerate(zip(rule.operands,
+                                                                        rule.wirtinger()))]
+
+
 def template_namespace():
     return {
         "SCALAR_ARRAY_ATTRIBUTES": SCALAR_ARRAY_ATTRIBUTES,
         "py_expr": py_expr,
         "reads": reads,
+        "complex_terms": complex_terms,
         "OPERATOR_LOOPS": OPERATOR_LOOPS,
         "rules": RULES,
         "unary": [r for r in RULES if r.arity == 1],

@@ -15,6 +15,16 @@ Each :class:`Rule` row says everything dualgrad knows about one primitive:
 ``integer``
     Indices of operands that are integer parameters (the order of
     ``polygamma``): not differentiated, sampled at integers by the tests.
+``complex``
+    The derivatives for complex operands (see :data:`HOLOMORPHIC`), or None
+    where the primitive has no complex extension (``floor``, ``maximum``): a
+    complex operand is then a TypeError. ``HOLOMORPHIC`` says the derivatives
+    ``d`` hold as written in complex arithmetic (``exp``: ``ans``). Otherwise one
+    entry per operand: a string, the complex derivative of a holomorphic
+    primitive where it must be written differently (``arcsinh``: ``hypot`` is real
+    only); or a pair ``(d/dz, d/dconj(z))`` of Wirtinger derivatives for a
+    primitive that is not holomorphic (``abs``), the tangent then being
+    ``d/dz * t + d/dconj(z) * conj(t)``.
 ``ufuncs``, ``math``, ``operator``, ``torch``
     The NumPy ufuncs, the Python ``math`` function and the Python operator that
     compute the same value, and the PyTorch function the tests use as an
@@ -23,8 +33,8 @@ Each :class:`Rule` row says everything dualgrad knows about one primitive:
 The rule language is Python expression syntax: numbers, ``x``, ``y``, ``ans``,
 the constants ``pi``, ``LN2``, ``LN10``, the operators ``+ - * /``, comparisons,
 ``&`` and ``|`` between comparisons, ``where(cond, a, b)`` and calls of the
-primitives of this table by name. ``codegen.py`` compiles it to C for
-``rules.h`` (shared by the scalar types and the GPU kernels);
+primitives of this table by name (``conjugate`` among them). ``codegen.py``
+compiles it to C for ``rules.h`` (shared by the scalar types and the GPU kernels);
 :meth:`Rule.derivatives` compiles it to Python over any namespace of functions
 (floats, Duals, arrays), so every derivative is itself differentiable.
 
@@ -59,6 +69,11 @@ APART_Y = ((-0.5, 0.5),)
 
 CONSTANTS = {"pi": math.pi, "LN2": math.log(2.0), "LN10": math.log(10.0)}
 
+# The ``complex`` of a row whose real derivatives hold for complex operands as
+# written: the complex derivative of a holomorphic function is the same
+# expression, evaluated in complex arithmetic.
+HOLOMORPHIC = "holomorphic"
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -72,6 +87,7 @@ class Rule:
     operator: str = None
     torch: object = None
     integer: tuple = ()
+    complex: object = None
     opcode: int = field(default=-1, compare=False)
 
     def __post_init__(self):
@@ -83,6 +99,8 @@ class Rule:
             object.__setattr__(self, "ufuncs", (self.name,))
         if self.torch is None:
             object.__setattr__(self, "torch", self.name)
+        if self.complex not in (None, HOLOMORPHIC) and len(self.complex) != self.arity:
+            raise ValueError(f"rule {self.name}: complex needs one entry per operand")
 
     @property
     def operands(self):
@@ -105,6 +123,16 @@ class Rule:
         args = ", ".join(self.operands + ("ans",))
         return tuple(eval(f"lambda {args}: {d if d is not None else '0.0'}", env) for d in self.d)
 
+    def wirtinger(self):
+        """Per operand the pair ``(d/dz, d/dconj(z))`` of rule-language expressions
+        for complex operands (None for zero); None if the row has no complex extension."""
+        if self.complex is None:
+            return None
+        if self.complex == HOLOMORPHIC:
+            return tuple((d, None) for d in self.d)
+        return tuple((c, None) if isinstance(c, str) or c is None else tuple(c)
+                     for c in self.complex)
+
 
 def unary(name, c, d, domain=REAL, **kw):
     return Rule(name, 1, c, (d,), (domain,), **kw)
@@ -120,52 +148,61 @@ def binary(name, c, dx, dy, domain=(REAL, REAL), **kw):
 
 RULES = [
     # -- arithmetic (the Python operators) -------------------------------------
-    binary("add", "x + y", "1", "1", operator="add", torch="add"),
-    binary("subtract", "x - y", "1", "-1", operator="sub", torch="sub"),
-    binary("multiply", "x * y", "y", "x", operator="mul", torch="mul"),
+    binary("add", "x + y", "1", "1", operator="add", torch="add", complex=HOLOMORPHIC),
+    binary("subtract", "x - y", "1", "-1", operator="sub", torch="sub", complex=HOLOMORPHIC),
+    binary("multiply", "x * y", "y", "x", operator="mul", torch="mul", complex=HOLOMORPHIC),
     binary("divide", "x / y", "1/y", "-ans/y", (REAL, NONZERO), operator="truediv",
-           torch="div"),
+           torch="div", complex=HOLOMORPHIC),
     # d/dx is 0 for a zero exponent and d/dy is 0 for a zero base with y >= 0
     # (0**y is constant there); otherwise the textbook formulas, as PyTorch and JAX.
     binary("power", "dg_pow(x, y)",
            "where(y == 0, 0, y * power(x, y - 1))",
            "where((x == 0) & (y >= 0), 0, ans * log(x))",
            (POSITIVE, ((-2.5, 2.5),)), operator="pow", math="pow", ufuncs=("power", "float_power"),
-           torch="pow"),
+           torch="pow",
+           # (0 ** y is 0 for every complex y with a positive real part; y >= 0 is no test there.)
+           complex=("where(y == 0, 0, y * power(x, y - 1))", "where(x == 0, 0, ans * log(x))")),
     # % and // follow Python and NumPy floats (the result takes the sign of y).
     binary("remainder", "dg_mod(x, y)", "1", "-floor_divide(x, y)", (MOD_X, MOD_Y),
            operator="mod"),
     binary("floor_divide", "dg_floordiv(x, y)", None, None, (MOD_X, MOD_Y), operator="floordiv"),
-    unary("negative", "-x", "-1", operator="neg", torch="neg"),
-    unary("positive", "x", "1", operator="pos"),
+    unary("negative", "-x", "-1", operator="neg", torch="neg", complex=HOLOMORPHIC),
+    unary("positive", "x", "1", operator="pos", complex=HOLOMORPHIC),
+    # conj(z): d/dz = 0, d/dconj(z) = 1; on real numbers the identity.
+    unary("conjugate", "x", "1", ufuncs=("conjugate",), torch="conj", complex=((None, "1"),)),
+    # |z| = sqrt(z conj(z)): d/dz = conj(z) / 2|z|, d/dconj(z) = z / 2|z|, with
+    # NumPy's sign(z) = z / |z| (0 at 0: derivative 0 there, as for real numbers).
     unary("abs", "fabs(x)", "sign(x)", NONZERO, operator="abs", ufuncs=("absolute", "fabs"),
-          math="fabs"),
+          math="fabs", complex=(("conjugate(sign(x)) / 2", "sign(x) / 2"),)),
     # -- powers and roots -------------------------------------------------------
-    unary("square", "x * x", "2 * x"),
-    unary("reciprocal", "1.0 / x", "-ans * ans", NONZERO),
-    unary("sqrt", "sqrt(x)", "0.5 / ans", POSITIVE, math="sqrt"),
+    unary("square", "x * x", "2 * x", complex=HOLOMORPHIC),
+    unary("reciprocal", "1.0 / x", "-ans * ans", NONZERO, complex=HOLOMORPHIC),
+    unary("sqrt", "sqrt(x)", "0.5 / ans", POSITIVE, math="sqrt", complex=HOLOMORPHIC),
     unary("cbrt", "cbrt(x)", "1 / (3 * ans * ans)", NONZERO, math="cbrt",
           torch=lambda torch, x: torch.sign(x) * torch.abs(x) ** (1.0 / 3.0)),
     # -- exponentials and logarithms -------------------------------------------
-    unary("exp", "exp(x)", "ans", math="exp"),
-    unary("exp2", "exp2(x)", "ans * LN2", math="exp2"),
-    unary("expm1", "expm1(x)", "ans + 1", math="expm1"),
-    unary("log", "log(x)", "1 / x", POSITIVE, math="log"),
-    unary("log2", "log2(x)", "1 / (x * LN2)", POSITIVE, math="log2"),
-    unary("log10", "log10(x)", "1 / (x * LN10)", POSITIVE, math="log10"),
-    unary("log1p", "log1p(x)", "1 / (1 + x)", ((-0.9, 8.0),), math="log1p"),
+    unary("exp", "exp(x)", "ans", math="exp", complex=HOLOMORPHIC),
+    unary("exp2", "exp2(x)", "ans * LN2", math="exp2", complex=HOLOMORPHIC),
+    unary("expm1", "expm1(x)", "ans + 1", math="expm1", complex=HOLOMORPHIC),
+    unary("log", "log(x)", "1 / x", POSITIVE, math="log", complex=HOLOMORPHIC),
+    unary("log2", "log2(x)", "1 / (x * LN2)", POSITIVE, math="log2", complex=HOLOMORPHIC),
+    unary("log10", "log10(x)", "1 / (x * LN10)", POSITIVE, math="log10", complex=HOLOMORPHIC),
+    unary("log1p", "log1p(x)", "1 / (1 + x)", ((-0.9, 8.0),), math="log1p",
+          complex=HOLOMORPHIC),
     # log(exp(x) + exp(y)) without overflow; x == y also covers two equal infinities.
     binary("logaddexp",
            "x == y ? x + DG_LN2 : (x > y ? x + log1p(exp(y - x)) : y + log1p(exp(x - y)))",
            "exp(x - ans)", "exp(y - ans)"),
     # -- trigonometric ----------------------------------------------------------
-    unary("sin", "sin(x)", "cos(x)", math="sin"),
-    unary("cos", "cos(x)", "-sin(x)", math="cos"),
-    unary("tan", "tan(x)", "1 + ans * ans", ((-1.3, 1.3),), math="tan"),
+    unary("sin", "sin(x)", "cos(x)", math="sin", complex=HOLOMORPHIC),
+    unary("cos", "cos(x)", "-sin(x)", math="cos", complex=HOLOMORPHIC),
+    unary("tan", "tan(x)", "1 + ans * ans", ((-1.3, 1.3),), math="tan", complex=HOLOMORPHIC),
     # (1 - x)(1 + x) rather than 1 - x*x: no cancellation near |x| = 1.
-    unary("arcsin", "asin(x)", "1 / sqrt((1 - x) * (1 + x))", OPEN_UNIT, math="asin"),
-    unary("arccos", "acos(x)", "-1 / sqrt((1 - x) * (1 + x))", OPEN_UNIT, math="acos"),
-    unary("arctan", "atan(x)", "1 / (1 + x * x)", math="atan"),
+    unary("arcsin", "asin(x)", "1 / sqrt((1 - x) * (1 + x))", OPEN_UNIT, math="asin",
+          complex=HOLOMORPHIC),
+    unary("arccos", "acos(x)", "-1 / sqrt((1 - x) * (1 + x))", OPEN_UNIT, math="acos",
+          complex=HOLOMORPHIC),
+    unary("arctan", "atan(x)", "1 / (1 + x * x)", math="atan", complex=HOLOMORPHIC),
     binary("arctan2", "atan2(x, y)", "y / (x * x + y * y)", "-x / (x * x + y * y)",
            (NONZERO, NONZERO), math="atan2", torch="atan2"),
     binary("hypot", "hypot(x, y)", "x / ans", "y / ans", (NONZERO, NONZERO)),
@@ -174,13 +211,18 @@ RULES = [
     unary("rad2deg", "x * (180.0 / DG_PI)", "180 / pi", ufuncs=("rad2deg", "degrees"),
           math="degrees"),
     # -- hyperbolic -------------------------------------------------------------
-    unary("sinh", "sinh(x)", "cosh(x)", math="sinh"),
-    unary("cosh", "cosh(x)", "sinh(x)", math="cosh"),
-    unary("tanh", "tanh(x)", "1 - ans * ans", math="tanh"),
+    unary("sinh", "sinh(x)", "cosh(x)", math="sinh", complex=HOLOMORPHIC),
+    unary("cosh", "cosh(x)", "sinh(x)", math="cosh", complex=HOLOMORPHIC),
+    unary("tanh", "tanh(x)", "1 - ans * ans", math="tanh", complex=HOLOMORPHIC),
     # hypot(x, 1) rather than sqrt(x*x + 1): no overflow for |x| > 1e154.
-    unary("arcsinh", "asinh(x)", "1 / hypot(x, 1)", math="asinh"),
-    unary("arccosh", "acosh(x)", "1 / (sqrt(x - 1) * sqrt(x + 1))", ((1.1, 8.0),), math="acosh"),
-    unary("arctanh", "atanh(x)", "1 / ((1 - x) * (1 + x))", OPEN_UNIT, math="atanh"),
+    # (hypot is real only: the complex derivative is written out)
+    unary("arcsinh", "asinh(x)", "1 / hypot(x, 1)", math="asinh",
+          complex=("1 / sqrt(x * x + 1)",)),
+    # sqrt(x - 1) sqrt(x + 1), not sqrt(x*x - 1): the principal branch for complex x too.
+    unary("arccosh", "acosh(x)", "1 / (sqrt(x - 1) * sqrt(x + 1))", ((1.1, 8.0),), math="acosh",
+          complex=HOLOMORPHIC),
+    unary("arctanh", "atanh(x)", "1 / ((1 - x) * (1 + x))", OPEN_UNIT, math="atanh",
+          complex=HOLOMORPHIC),
     # -- special functions ------------------------------------------------------
     # exp(-|x|) only: no overflow for large |x| of either sign.
     unary("sigmoid", "x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x))",
@@ -206,7 +248,9 @@ RULES = [
     binary("copysign", "copysign(x, y)", "copysign(1, x) * copysign(1, y)", None,
            (NONZERO, NONZERO), math="copysign"),
     # +0.0 for both zeros, as NumPy; nan stays nan.
-    unary("sign", "x > 0 ? 1.0 : (x < 0 ? -1.0 : (x == 0 ? 0.0 : x))", None, NONZERO),
+    # Complex sign(z) = z / |z| = z^(1/2) conj(z)^(-1/2), not locally constant.
+    unary("sign", "x > 0 ? 1.0 : (x < 0 ? -1.0 : (x == 0 ? 0.0 : x))", None, NONZERO,
+          complex=(("1 / (2 * abs(x))", "-ans / (2 * conjugate(x))"),)),
     unary("floor", "floor(x)", None, OFF_GRID),
     unary("ceil", "ceil(x)", None, OFF_GRID),
     unary("trunc", "trunc(x)", None, OFF_GRID),

@@ -42,6 +42,8 @@ def array_ufunc(ufunc, method, inputs, kwargs, apply, value):
         return ufunc(*[object_scalar(a) for a in inputs], **kwargs)
     if kwargs:
         return NotImplemented
+    if ufunc is np.conjugate:
+        return inputs[0]            # Duals and Vars are real: their own conjugates
     op = UFUNC_OPS.get(ufunc)
     if op is not None:
         return apply(op, inputs)

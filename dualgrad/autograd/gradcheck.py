@@ -10,10 +10,17 @@ exactly afterwards. Both are matrices with one row per input element and one
 column per output element (flattened in C order), compared as
 ``torch.allclose`` does: ``|analytical - numerical| <= atol + rtol * |numerical|``.
 
+Complex numbers are checked as PyTorch checks them: a complex output as its
+real and imaginary parts, two real outputs; a complex input element as its
+real and imaginary parts, two rows, perturbed by ``+-eps`` and ``+-eps i``.
+The analytical rows are then the real and imaginary parts of the gradient,
+PyTorch's conjugate Wirtinger derivative dL/dx + i dL/dy.
+
 Central differences with ``eps=1e-6`` have an error around 1e-10 in float64
 and are useless in float32, hence the warning for inputs of other dtypes.
 """
 
+import builtins
 import warnings
 
 import numpy as np
@@ -53,6 +60,19 @@ def _host(a):
     return np.array(a.get() if gpu.is_device_array(a) else a, dtype=np.float64, copy=True)
 
 
+def _rows(a):
+    """The number of Jacobian rows of an input: two per complex element."""
+    return a.size * (2 if a.dtype.kind == "c" else 1)
+
+
+def _flat_rows(g):
+    """A gradient as Jacobian rows: complex elements as (real, imaginary) pairs."""
+    if g.dtype.kind == "c":
+        g = np.asarray(g.get() if gpu.is_device_array(g) else g)
+        return np.stack([g.real, g.imag], axis=-1).reshape(-1).astype(np.float64)
+    return _host(g).reshape(-1)
+
+
 def _check_inputs(tupled):
     """The (position, tensor) of the inputs to differentiate; warnings and errors
     for those that can't be checked well."""
@@ -61,11 +81,7 @@ def _check_inputs(tupled):
         if not (isinstance(x, TensorBase) and x.requires_grad):
             continue
         a = _values(x)
-        if a.dtype.kind == "c":
-            raise NotImplementedError(
-                f"gradcheck: input {i} is complex ({a.dtype.name}); dualgrad checks real "
-                f"inputs only: pass the real and imaginary parts as two float64 inputs")
-        if a.dtype != np.float64:
+        if a.dtype not in (np.float64, np.complex128):
             warnings.warn(
                 f"Input #{i} requires gradient and is not a double precision floating point "
                 f"({a.dtype.name}). This check will likely fail if all the inputs are not "
@@ -94,6 +110,22 @@ def _outputs(func, tupled):
 
 def _is_float(t):
     return _values(t).dtype.kind == "f"
+
+
+def _real_outputs(func):
+    """func with each complex output replaced by its real and imaginary parts."""
+    def split(*args):
+        out = func(*args)
+        if not isinstance(out, (tuple, list)):
+            out = (out,)
+        parts = []
+        for o in out:
+            if isinstance(o, TensorBase) and _values(o).dtype.kind == "c":
+                parts += [o.real, o.imag]
+            else:
+                parts.append(o)
+        return tuple(parts)
+    return split
 
 
 def _index(k, shape):
@@ -132,17 +164,19 @@ def _numerical_jacobians(func, tupled, diff, float_outs, shapes, eps):
     jac = {}
     for i, x in diff:
         a = _values(x)
-        cols = {j: np.zeros((a.size, int(np.prod(shapes[j], dtype=np.int64))))
+        cols = {j: np.zeros((_rows(a), int(np.prod(shapes[j], dtype=np.int64))))
                 for j in float_outs}
-        for k in range(a.size):
-            idx = _index(k, a.shape)
+        steps = (eps, eps * 1j) if a.dtype.kind == "c" else (eps,)
+        for k in range(_rows(a)):
+            idx = _index(k // len(steps), a.shape)
             orig = a[idx].copy()
+            step = steps[k % len(steps)]
 
             def put(value, idx=idx):
                 a[idx] = value
 
             diffs = _central(func, tupled, float_outs, shapes,
-                             lambda: put(orig - eps), lambda: put(orig + eps),
+                             lambda: put(orig - step), lambda: put(orig + step),
                              lambda: put(orig), eps)
             for j, d in zip(float_outs, diffs):
                 cols[j][k] = d
@@ -155,6 +189,8 @@ def _numerical_directional(func, tupled, x, u, float_outs, shapes, eps):
     """The derivative of each float output along ``u`` (x's shape), flattened."""
     a = _values(x)
     orig = a.copy()
+    if a.dtype.kind == "c":             # u holds (real, imaginary) pairs
+        u = u[0::2] + 1j * u[1::2]
     step = gpu.beside(eps * u.reshape(a.shape).astype(a.dtype), a)
 
     def put(value):
@@ -182,7 +218,7 @@ def _vjps(o, diff, grad_output, check_grad_dtypes):
     for (i, x), g in zip(diff, grads):
         xa = _values(x)
         if g is None:
-            rows.append(np.zeros(xa.size))
+            rows.append(np.zeros(_rows(xa)))
             continue
         ga = _values(g)
         if ga.shape != xa.shape:
@@ -191,14 +227,14 @@ def _vjps(o, diff, grad_output, check_grad_dtypes):
         if check_grad_dtypes and ga.dtype != xa.dtype:
             raise GradcheckError(f"Gradient has dtype mismatch: the gradient of input {i} is "
                                  f"{ga.dtype.name}, the input {xa.dtype.name}")
-        rows.append(_host(ga).reshape(-1))
+        rows.append(_flat_rows(ga))
     return rows
 
 
 def _analytical_jacobians(o, diff, check_grad_dtypes):
     """One (input numel, output numel) matrix per differentiated input."""
     n = _values(o).size
-    jac = [np.zeros((_values(x).size, n)) for _, x in diff]
+    jac = [np.zeros((_rows(_values(x)), n)) for _, x in diff]
     for m in range(n):
         for J, row in zip(jac, _vjps(o, diff, _one_hot(o, m), check_grad_dtypes)):
             J[:, m] = row
@@ -227,10 +263,13 @@ def _mismatch_message(a, n, j, i, in_shape, out_shape, rtol, atol, what="Jacobia
     err = np.where(bad, np.abs(a - n), -1.0)
     err = np.where(np.isnan(err), np.inf, err)
     k, m = np.unravel_index(int(np.argmax(err)), a.shape)
+    per = a.shape[0] // builtins.max(1, int(np.prod(in_shape, dtype=np.int64)))
+    part = ("", " (real part)", " (imaginary part)")[0 if per == 1 else 1 + k % 2]
+    k //= per
     return (
         f"{what} mismatch for output {j} with respect to input {i},\n"
         f"numerical:{tensor_of(n)!r}\nanalytical:{tensor_of(a)!r}\n"
-        f"The largest disagreement is at input element {_index(k, in_shape)} and output "
+        f"The largest disagreement is at input element {_index(k, in_shape)}{part} and output "
         f"element {_index(m, out_shape)}: numerical {float(n[k, m])!r}, analytical "
         f"{float(a[k, m])!r} (allowed difference: atol + rtol * |numerical| = "
         f"{float(atol + rtol * abs(n[k, m]))!r}). {int(bad.sum())} of {bad.size} entries disagree. "
@@ -275,7 +314,7 @@ def _fast(func, tupled, diff, out, float_outs, shapes, eps, atol, rtol, nondet_t
         w = rng.random(size)
         return w / (np.linalg.norm(w) or 1.0)
 
-    us = [unit(_values(x).size) for _, x in diff]
+    us = [unit(_rows(_values(x))) for _, x in diff]
     ju = [_numerical_directional(func, tupled, x, u, float_outs, shapes, eps)
           for (_, x), u in zip(diff, us)]
     diff_outs = [j for j in float_outs if out[j].requires_grad]
@@ -320,7 +359,7 @@ def _check_backward_scales(out, diff):
         if g is None:
             continue
         ga, xa = _values(g), _values(x)
-        if np.any(_host(ga) != 0):
+        if np.any(_flat_rows(ga) != 0):
             raise GradcheckError(
                 f"backward not multiplied by grad_output: with zero output gradients the "
                 f"gradient of input {i} is not zero. A backward must scale what it returns "
@@ -338,15 +377,11 @@ def _gradcheck(func, inputs, eps, atol, rtol, nondet_tol, check_grad_dtypes, fas
     diff = _check_inputs(tupled)
     with enable_grad():
         out = _outputs(func, tupled)
-        float_outs = []
-        for j, o in enumerate(out):
-            kind = _values(o).dtype.kind
-            if kind == "c":
-                raise NotImplementedError(
-                    f"gradcheck: output {j} is complex; dualgrad checks real outputs only: "
-                    f"return its real and imaginary parts as two outputs")
-            if kind == "f":
-                float_outs.append(j)
+        if any(_values(o).dtype.kind == "c" for o in out):
+            # (output positions in messages then count real and imaginary parts)
+            func = _real_outputs(func)
+            out = _outputs(func, tupled)
+        float_outs = [j for j, o in enumerate(out) if _values(o).dtype.kind == "f"]
         shapes = {j: _values(out[j]).shape for j in float_outs}
         check = _fast if fast_mode else _slow
         check(func, tupled, diff, out, float_outs, shapes, eps, atol, rtol, nondet_tol,

@@ -515,8 +515,10 @@ def test_bad_tangent_shape():
         DualArray(np.ones((2, 3)), np.ones((1, 3, 2)))
     with pytest.raises(ValueError, match="at least one tangent direction"):
         DualArray([1.0], np.ones((0, 1)))
-    with pytest.raises(TypeError, match="real numbers"):
+    with pytest.raises(TypeError, match="real or complex numbers"):
         DualArray(["a"], [["b"]])
+    with pytest.raises(TypeError, match="tangent of a real DualArray must be real"):
+        DualArray([1.0], [[1j]])
 
 
 def test_what_would_drop_the_tangent():

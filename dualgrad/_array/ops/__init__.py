@@ -35,6 +35,7 @@ from dualgrad._array.tensor import Tensor, apply_row  # noqa: F401  (dualgrad re
 
 from dualgrad._array.ops._base import (  # noqa: F401
     _arr, _ten, OUT, float16, half, float32, double, float64, int64, long, int32, bool,
+    complex64, cfloat, complex128, cdouble,
     set_default_dtype, get_default_dtype, engine_wrap, NumpyNS, N)
 from dualgrad._array.ops.creation import (  # noqa: F401
     tensor, as_tensor, as_input, from_numpy, zeros, ones, empty, full, arange, linspace, eye,

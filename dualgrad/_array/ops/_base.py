@@ -11,7 +11,8 @@ import numpy as np
 
 from dualgrad import gpu
 from dualgrad._array import engine
-from dualgrad._array.dualarray import (DualArray, chain as _chain, chain_both as _chain_both,
+from dualgrad._array.dualarray import (DualArray, any_complex as _any_complex, chain as _chain,
+                                      chain_both as _chain_both,
                                        make as _dual)
 from dualgrad._array import tensor as _tensor
 from dualgrad._array.engine import TensorBase, share_version
@@ -27,6 +28,8 @@ float32 = np.dtype(np.float32)
 float64 = double = np.dtype(np.float64)
 int64 = long = np.dtype(np.int64)
 int32 = np.dtype(np.int32)
+complex64 = cfloat = np.dtype(np.complex64)
+complex128 = cdouble = np.dtype(np.complex128)
 bool = np.dtype(np.bool_)  # noqa: A001  (torch.bool)
 
 _default_dtype = [float64]
@@ -54,7 +57,7 @@ def _dtype(d):
         return np.dtype(d)
     except TypeError:
         raise TypeError(f"not a dtype: {d!r}; use dualgrad.float64, float32, float16, "
-                        f"int64 or bool") from None
+                        f"complex128, complex64, int64 or bool") from None
 
 
 # ---------------------------------------------------------------------------
@@ -237,6 +240,11 @@ class NumpyNS:
                           else np.asarray(x).astype(dtype))
     getitem = staticmethod(lambda x, index: x[index])
     to_device = staticmethod(gpu.to_device)
+    real = staticmethod(np.real)
+    # The conjugate of complex values; real values as they are (no copy): the
+    # backward rules of products conjugate their saved operands, PyTorch's
+    # gradient of a holomorphic map being g * conj(f'(z)).
+    conj = staticmethod(lambda a: np.conjugate(a) if _any_complex(a) else a)
 
     @staticmethod
     def sum_axes(g, axes, shape):

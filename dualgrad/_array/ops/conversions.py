@@ -15,6 +15,7 @@ from dualgrad._array.engine import TensorBase, record
 from dualgrad._array.ops._base import (_arr, _check_device, _copy, _default_dtype, _dtype, _leaf,
                                        _ten, engine_wrap, float16, float32, float64, int32, int64)
 from dualgrad._array.dualarray import DualArray
+from dualgrad._array.ops import elementwise as _elementwise
 from dualgrad._array.ops.shapes import _reshape, _swapaxes, _transpose, clone, getitem
 from dualgrad._levels import frames
 
@@ -27,12 +28,14 @@ def _astype(x, dtype):
     dtype = _dtype(dtype)
     if a.dtype == dtype:
         return x
-    if x.requires_grad and dtype.kind != "f":
+    if x.requires_grad and dtype.kind not in "fc":
         return engine_wrap(a.astype(dtype))  # an integer copy carries no gradient
     return record(a.astype(dtype), (x,), "ToCopyBackward", _astype_bwd, (a.dtype,))
 
 
 def _astype_bwd(ns, g, dtype):
+    if dtype.kind != "c":
+        g = ns.real(g)      # real values made complex: the gradient's real part
     return ns.astype(g, dtype)
 
 
@@ -144,11 +147,11 @@ def prop_device(x):
 
 
 def prop_real(x):
-    return x        # real values: NumPy's a.real is a itself
+    return _elementwise.real(x)
 
 
 def prop_imag(x):
-    return engine_wrap(np.zeros_like(_values_of(x)))
+    return _elementwise.imag(x)
 
 
 def prop_nbytes(x):

@@ -88,5 +88,39 @@ def _softplus_bwd(ns, g, x, beta, threshold):
     return ns.where(_arr(x) * beta > threshold, g, g * ns.sigmoid(x * beta))
 
 
+# ---------------------------------------------------------------------------
+# Complex numbers: the real and imaginary parts. The gradients follow
+# PyTorch's convention, g = dL/dx + i dL/dy for z = x + iy (docs/conventions.rst):
+# the real part passes g on, the imaginary part gives i g; a real g becomes
+# complex in the engine's cast to z's dtype.
+
+def _complex(x):
+    return x._a.dtype.kind == "c"
+
+
+def real(input):
+    """The real part (a real tensor: itself, as NumPy's ``a.real``)."""
+    x = _ten(input)
+    if not _complex(x):
+        return x
+    return record(np.real(x._a).copy(), (x,), "RealBackward", _real_bwd, ())
+
+
+def _real_bwd(ns, g):
+    return g
+
+
+def imag(input):
+    """The imaginary part (a real tensor: zeros, a constant)."""
+    x = _ten(input)
+    if not _complex(x):
+        return engine_wrap(np.zeros_like(x._a))
+    return record(np.imag(x._a).copy(), (x,), "ImagBackward", _imag_bwd, ())
+
+
+def _imag_bwd(ns, g):
+    return g * 1j
+
+
 def logical(fn, *args):
     return engine_wrap(fn(*[_arr(a) for a in args]))

@@ -16,7 +16,7 @@ from dualgrad._array.tensor import apply_row
 from dualgrad._scalar.ufuncs import UFUNC_OPS, VALUE_UFUNCS
 from dualgrad._array.ops._base import _arr, _ten, engine_wrap
 from dualgrad._array.ops.conversions import _astype
-from dualgrad._array.ops.elementwise import clamp, nan_to_num, where
+from dualgrad._array.ops.elementwise import clamp, imag, nan_to_num, real, where
 from dualgrad._array.ops.joining import _concatenate, split, stack
 from dualgrad._array.ops.products import (_cholesky, _det, _inv, _slogdet, _solve, einsum, matmul,
                                           outer, tensordot)
@@ -54,8 +54,6 @@ def array_ufunc(ufunc, method, inputs, kwargs):
             return apply_row(op, inputs)
         if ufunc is _MATMUL:
             return matmul(*inputs)
-        if ufunc is np.conjugate:
-            return inputs[0]      # real values
         if ufunc in VALUE_UFUNCS or ufunc in _LOGICAL_UFUNCS:
             return engine_wrap(ufunc(*[_arr(a) for a in inputs]))
     elif method == "reduce" and len(inputs) == 1:
@@ -138,7 +136,10 @@ def np_outer(a, b, out=None):
 
 
 def np_vdot(a, b):
-    return _sum(_reshape(_ten(a), (-1,)) * _reshape(_ten(b), (-1,)))
+    a = _ten(a)
+    if a._a.dtype.kind == "c":
+        a = np.conjugate(a)         # np.vdot conjugates its first argument
+    return _sum(_reshape(a, (-1,)) * _reshape(_ten(b), (-1,)))
 
 
 def np_matmul(a, b, **kw):
@@ -279,9 +280,17 @@ def compress(t, condition, axis=None, out=None):
     return np.compress(condition, t, axis, out)
 
 
+def np_real(val):
+    return real(val)
+
+
+def np_imag(val):
+    return imag(val)
+
+
 def conj(t):
-    """Itself: real values."""
-    return t
+    """The complex conjugate (the table's row ``conjugate``; real values: themselves)."""
+    return np.conjugate(t)
 
 
 # The NumPy functions on Tensors, filled by the registry (dualgrad._array.registry),

@@ -40,18 +40,18 @@ def matmul(input, other):
 def _matmul_bwd(ns, g, a, b, need=(True, True)):
     a1, b1 = np.ndim(a) == 1, np.ndim(b) == 1
     if a1 and b1:
-        return g * b if need[0] else None, g * a if need[1] else None
+        return g * ns.conj(b) if need[0] else None, g * ns.conj(a) if need[1] else None
     if a1:
         a, g = ns.expand_dims(a, 0), ns.expand_dims(g, -2)
     if b1:
         b, g = ns.expand_dims(b, -1), ns.expand_dims(g, -1)
     ga = gb = None
     if need[0]:
-        ga = ns.matmul(g, ns.swapaxes(b, -1, -2))
+        ga = ns.matmul(g, ns.swapaxes(ns.conj(b), -1, -2))
         if a1:
             ga = ns.squeeze(ga, -2)
     if need[1]:
-        gb = ns.matmul(ns.swapaxes(a, -1, -2), g)
+        gb = ns.matmul(ns.swapaxes(ns.conj(a), -1, -2), g)
         if b1:
             gb = ns.squeeze(gb, -1)
     return ga, gb
@@ -134,7 +134,7 @@ def _einsum_bwd(ns, g, ins, out, shapes, *ops):
         have = set(out).union(*[set(s) for s, _ in others])
         kept = "".join(c for c in t if c in have)
         spec = ",".join([out] + [s for s, _ in others]) + "->" + kept
-        gi = ns.einsum(spec, g, *[o for _, o in others])
+        gi = ns.einsum(spec, g, *[ns.conj(o) for _, o in others])
         if kept != t:
             # Indices only operand i had were summed: broadcast back over them.
             for axis, c in enumerate(t):
@@ -189,11 +189,12 @@ def _solve(a, b):
 
 
 def _solve_bwd(ns, g, a, x, vector):
-    gb = ns.solve(ns.swapaxes(a, -1, -2), g)
+    # (A^H and X^H: PyTorch's gradient of a complex solve)
+    gb = ns.solve(ns.swapaxes(ns.conj(a), -1, -2), g)
     if vector:
-        ga = -(ns.expand_dims(gb, -1) * ns.expand_dims(x, -2))
+        ga = -(ns.expand_dims(gb, -1) * ns.expand_dims(ns.conj(x), -2))
     else:
-        ga = -ns.matmul(gb, ns.swapaxes(x, -1, -2))
+        ga = -ns.matmul(gb, ns.swapaxes(ns.conj(x), -1, -2))
     return ga, gb
 
 
@@ -206,7 +207,7 @@ def _inv(a):
 
 
 def _inv_bwd(ns, g, y):
-    yt = ns.swapaxes(y, -1, -2)
+    yt = ns.swapaxes(ns.conj(y), -1, -2)
     return -ns.matmul(ns.matmul(yt, g), yt)
 
 
@@ -215,11 +216,18 @@ def _det(a):
 
 
 def _det_bwd(ns, g, a, d):
-    scale = ns.expand_dims(ns.expand_dims(g * d, -1), -1)
-    return scale * ns.swapaxes(ns.inv(a), -1, -2)
+    scale = ns.expand_dims(ns.expand_dims(g * ns.conj(d), -1), -1)
+    return scale * ns.swapaxes(ns.conj(ns.inv(a)), -1, -2)
+
+
+def _real_matrix(name, a):
+    if a._a.dtype.kind == "c":
+        raise TypeError(f"linalg.{name} of complex matrices is not differentiable in dualgrad "
+                        f"yet; use det (holomorphic) for complex matrices")
 
 
 def _slogdet(a):
+    _real_matrix("slogdet", a)
     sign, logdet = np.linalg.slogdet(a._a)
     return record((sign, logdet), (a,), "LinalgSlogdetBackward", _slogdet_bwd, (a,))
 
@@ -230,6 +238,7 @@ def _slogdet_bwd(ns, gs, a):
 
 
 def _cholesky(a):
+    _real_matrix("cholesky", a)
     try:
         L = np.linalg.cholesky(a._a)
     except np.linalg.LinAlgError as e:

@@ -53,8 +53,8 @@ def _prod_bwd(ns, g, x, ans, axis, keepdims):
         g, ans = ns.expand_dims(g, axis), ns.expand_dims(ans, axis)
     if not np.all(_arr(x) != 0):
         # Zeros: the product of the other elements, not ans / x.
-        return g * (_prod_others(x, axis) if ns is N else _prod_others_recorded(x, axis))
-    return g * ans / x
+        return g * ns.conj(_prod_others(x, axis) if ns is N else _prod_others_recorded(x, axis))
+    return g * ns.conj(ans / x)
 
 
 def _prod_others(x, axis):
@@ -97,6 +97,7 @@ def _extreme(x, axis, keepdims, fn, name):
     axis = _axis(axis, a.ndim)
     if a.size == 0:
         raise RuntimeError(f"{name}(): expected a non-empty tensor")
+    _no_complex(name, a)
     return record(fn(a, axis=axis, keepdims=keepdims), (x,), name.title() + "Backward",
                   _extreme_bwd, (x, OUT, axis, keepdims))
 
@@ -112,7 +113,9 @@ def _extreme_bwd(ns, g, x, ans, axis, keepdims):
 def _norm2(x, axis=None, keepdims=False):
     a = x._a
     axis = _axis(axis, a.ndim)
-    return record(np.sqrt(np.sum(a * a, axis=axis, keepdims=keepdims)), (x,), "NormBackward",
+    # |z|^2 of complex numbers; the gradient g z / |z| holds for both kinds.
+    squares = (a * np.conjugate(a)).real if a.dtype.kind == "c" else a * a
+    return record(np.sqrt(np.sum(squares, axis=axis, keepdims=keepdims)), (x,), "NormBackward",
                   _norm2_bwd, (x, OUT, axis, keepdims))
 
 
@@ -124,9 +127,16 @@ def _norm2_bwd(ns, g, x, ans, axis, keepdims):
     return ns.where(_arr(ans) == 0, 0.0, g * x / safe)
 
 
+def _no_complex(name, a):
+    if a.dtype.kind == "c":
+        raise TypeError(f"{name} of complex numbers is not supported (it orders or compares "
+                        f"values); apply it to the absolute values or the real parts")
+
+
 def _logsumexp(x, axis=None, keepdims=False):
     a = x._a
     axis = _axis(axis, a.ndim)
+    _no_complex("logsumexp", a)
     m = np.max(a, axis=axis, keepdims=True)
     m = np.where(np.isfinite(m), m, 0)  # all -inf rows give -inf, not nan
     out = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
@@ -144,6 +154,7 @@ def _logsumexp_bwd(ns, g, x, ans, axis, keepdims):
 
 def _softmax(x, axis):
     a = x._a
+    _no_complex("softmax", a)
     e = np.exp(a - np.max(a, axis=axis, keepdims=True))
     return record(e / np.sum(e, axis=axis, keepdims=True), (x,), "SoftmaxBackward",
                   _softmax_bwd, (OUT, axis))
@@ -300,7 +311,10 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
         correction = 0 if unbiased is False else 1
     n = _count(x._a, _axis(dim, x._a.ndim))
     centred = x - mean(x, dim, True)
-    return _sum(centred * centred, dim, keepdim) / builtins.max(n - correction, 0)
+    # |c|^2 for complex values: the variance is real, as NumPy's and PyTorch's
+    squares = (centred * np.conjugate(centred)).real if x._a.dtype.kind == "c" else (
+        centred * centred)
+    return _sum(squares, dim, keepdim) / builtins.max(n - correction, 0)
 
 
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):

@@ -6,12 +6,12 @@ of the other modules, so it sits above them; its ndarray twin
 
 import numpy as np
 
-from dualgrad._array.dualarray import chain as _chain, chain_both as _chain_both
+from dualgrad._array.dualarray import any_complex as _any_complex, chain as _chain, chain_both as _chain_both
 from dualgrad._array.tensor import ROW_FUNCTIONS
 from dualgrad._rules.table import RULES
 from dualgrad._array.ops._base import _apply_steps, _ten
 from dualgrad._array.ops.conversions import _astype, to
-from dualgrad._array.ops.elementwise import _where
+from dualgrad._array.ops.elementwise import _where, real as _real
 from dualgrad._array.ops.joining import _concatenate
 from dualgrad._array.ops.products import _inv, _solve, einsum, matmul
 from dualgrad._array.ops.reductions import _cumsum, _sum
@@ -52,6 +52,8 @@ class TensorNS:
         _ten(g), shape, offset, a1, a2))
     view_of = staticmethod(lambda base, steps: _apply_steps(T, base, steps))
     to_device = staticmethod(lambda g, device: to(_ten(g), device))
+    real = staticmethod(_real)
+    conj = staticmethod(lambda a: ROW_FUNCTIONS["conjugate"](a) if _any_complex(a) else a)
 
 
 for _r in RULES:
