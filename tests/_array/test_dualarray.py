@@ -762,3 +762,17 @@ def test_item_and_tolist_keep_the_derivative():
     np.testing.assert_array_equal(
         dg.jacfwd(lambda x: sum(v * v for row in x.tolist() for v in row))(np.ones((2, 2))),
         2 * np.ones((2, 2)))
+
+
+def test_rows_without_a_ufunc_in_forward_over_reverse(forced_plan):
+    """erf, lgamma, polygamma (no NumPy ufunc) on Tensors holding DualArrays:
+    the Hessian by forward over reverse on the array tier."""
+    forced_plan.update(tier="array", mode="reverse")
+
+    def f(x):
+        return np.sum(dg.erf(x) * dg.lgamma(x + 2.0) + dg.polygamma(1, x + 1.0) * x[0])
+    x = np.array([0.3, 0.8, 1.4])
+    hess, grad = dg.hessian(f)(x), dg.grad(f)
+    for j, e in enumerate(np.eye(3) * 1e-5):
+        np.testing.assert_allclose(hess[:, j], (grad(x + e) - grad(x - e)) / 2e-5,
+                                   rtol=1e-5, atol=1e-7)
