@@ -58,7 +58,8 @@ from dualgrad import planner as _planner
 from dualgrad._array import composites as C
 from dualgrad._array.dualarray import DualArray
 from dualgrad._array.engine import TensorBase
-from dualgrad._scalar.dual import Dual, erfc, lgamma
+from dualgrad._scalar import dual as _rows
+from dualgrad._scalar.dual import Dual
 from dualgrad._scalar.tape import Var
 from dualgrad.custom import custom_jvp
 
@@ -211,6 +212,35 @@ def _shape_constant(name, param, *values):
                         f"and dualgrad has no rule for it; derivatives in x, loc and scale are "
                         f"supported. Pass {param} as a plain number (its value, e.g. "
                         f"float(p.value)), or write a rule with dg.custom_jvp.")
+
+
+# ---------------------------------------------------------------------------
+# erfc and lgamma: dualgrad's rows, which take every tier but one today: a
+# Tensor holding DualArrays (forward over reverse on the array tier), whose
+# rows without a NumPy ufunc convert the DualArray. There the same row runs as
+# a custom_jvp function, which applies the rule at the Tensor's level to the
+# DualArrays inside, where the row works.
+
+def _nested_safe(row, derivative):
+    wrapped = custom_jvp(lambda x: row(x))
+    wrapped.__name__ = row.__name__
+
+    @wrapped.defjvp
+    def rule(primals, tangents):
+        (x,), (dx,) = primals, tangents
+        return call(x), derivative(x) * dx
+
+    def call(x):
+        if isinstance(x, TensorBase) and type(x._a) is DualArray:
+            return wrapped(x)
+        return row(x)
+    call.__name__ = row.__name__
+    return call
+
+
+erfc = _nested_safe(_rows.erfc, lambda x: -2 / math.sqrt(math.pi) * np.exp(-x * x))
+lgamma = _nested_safe(_rows.lgamma, lambda x: _digamma(x))
+_digamma = _nested_safe(_rows.digamma, lambda x: _rows.polygamma(1, x))
 
 
 # ---------------------------------------------------------------------------
@@ -452,7 +482,7 @@ _DISCRETE = {"poisson": (("mu",), 1.0), "binom": (("n", "p"), 0.5)}
 def _discrete(method):
     def run(dist, k, *args, **kwds):
         params, inside = _DISCRETE[dist.name]
-        shapes, loc = dist._parse_args(*args, **kwds)
+        shapes, loc = dist._parse_args(*args, **kwds)[:2]
         name = f"scipy.stats.{dist.name}.{method}"
         _shape_constant(name, "k (a count)", k)
         _shape_constant(name, "loc (an integer shift)", loc)
