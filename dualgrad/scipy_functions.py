@@ -83,8 +83,9 @@ def no_rule_error(name):
         f"{name} has no dualgrad rule: SciPy converts its arguments with np.asarray, which "
         f"would drop the derivatives. Write the function with NumPy functions (they "
         f"differentiate), give it a rule with dg.custom_jvp, or call it on the values "
-        f"alone (x.value, t.detach()) where no derivative is needed. SciPy functions with "
-        f"rules are listed on the page 'Supported functions'.")
+        f"alone (x.value, t.detach()) where no derivative is needed. The SciPy functions "
+        f"that have rules are listed in dualgrad's documentation, 'Supported NumPy functions', "
+        f"section 'SciPy functions'.")
 
 
 def _function_of(frame):
@@ -809,10 +810,25 @@ _SITES = []         # index in the trampoline's code -> _Site
 _PATCHED = {}       # function -> index
 
 
+# Types of arguments that are never traced: skipped without a closer look.
+_PLAIN = frozenset({float, int, bool, str, bytes, type(None), np.float64, np.int64,
+                    np.bool_, slice, type(Ellipsis)})
+
+
+def _any_traced(values):
+    for a in values:
+        t = type(a)
+        if t in _PLAIN or t is np.ndarray and a.dtype.kind != "O":
+            continue
+        if _traced(a):
+            return True
+    return False
+
+
 def _dispatch(index, args, kwargs):
+    # A plain loop, no generator: this runs at every call of a registered function.
     site = _SITES[index]
-    if not (builtins.any(_traced(a) for a in args)
-            or kwargs and builtins.any(_traced(v) for v in kwargs.values())):
+    if not (_any_traced(args) or kwargs and _any_traced(kwargs.values())):
         return site.plain(*args, **kwargs)
     if site.method:
         row = REGISTRY.get((site.function, type(args[0])))
