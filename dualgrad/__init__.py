@@ -68,7 +68,7 @@ from .custom import custom_jvp, custom_vjp  # noqa: E402
 # SciPy functions on traced values: registered ones are patched now, or when
 # SciPy is imported (SciPy stays optional; it is not imported here).
 from . import scipy_functions as _scipy_functions  # noqa: E402
-_scipy_functions._start()
+_scipy_functions.install()
 
 # The GPU path: CuPy arrays in the array tier (CuPy is imported only when used).
 from . import gpu  # noqa: E402

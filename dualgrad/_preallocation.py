@@ -76,14 +76,14 @@ def refuse_for_scipy():
     conversion being asked of a traced value (from its ``__array__``, which
     runs without a Python frame of its own) comes from SciPy's code.
 
-    The planner's probe is told too: SciPy's code on the scalar tier's object
-    arrays has no rule either, so the error stands rather than a retry there."""
+    The transforms may still run f on the scalar tier, whose object arrays
+    pass through np.asarray unchanged: where SciPy's code is NumPy arithmetic
+    (scipy.optimize.rosen) it differentiates there, and elsewhere it fails and
+    this error is the one shown."""
     frame = sys._getframe(1)
     if not frame.f_globals.get("__name__", "").startswith(("scipy.", "numpy")):
         return      # the usual case: the user's code, answered by the caller's own error
-    from dualgrad import planner
     from dualgrad.scipy_functions import no_rule_error, scipy_caller
     name = scipy_caller(frame)
     if name is not None:
-        planner.note_not_on_objects(name)
         raise no_rule_error(name)

@@ -80,8 +80,8 @@ class NoScipyRuleError(TypeError, RuntimeError):
 def no_rule_error(name):
     """The error for a traced value given to the SciPy function ``name``."""
     return NoScipyRuleError(
-        f"{name} has no dualgrad rule: SciPy converts its arguments with np.asarray, which "
-        f"would drop the derivatives. Write the function with NumPy functions (they "
+        f"{name} has no dualgrad rule: SciPy converts its arguments with np.asarray, and "
+        f"the derivatives would be lost. Write the function with NumPy functions (they "
         f"differentiate), give it a rule with dg.custom_jvp, or call it on the values "
         f"alone (x.value, t.detach()) where no derivative is needed. The SciPy functions "
         f"that have rules are listed in dualgrad's documentation, 'Supported NumPy functions', "
@@ -239,7 +239,12 @@ def _nested_safe(row, derivative):
     return call
 
 
-erfc = _nested_safe(_rows.erfc, lambda x: -2 / math.sqrt(math.pi) * np.exp(-x * x))
+# NumPy's ufuncs on object arrays call a method of each element, which the
+# plain numbers among the scalar tier's Duals (np.array([x, 0.5])) lack;
+# dualgrad's rows take every element, and every tier.
+_exp, _log, _log1p, _expm1 = _rows.exp, _rows.log, _rows.log1p, _rows.expm1
+
+erfc = _nested_safe(_rows.erfc, lambda x: -2 / math.sqrt(math.pi) * _exp(-x * x))
 lgamma = _nested_safe(_rows.lgamma, lambda x: _digamma(x))
 _digamma = _nested_safe(_rows.digamma, lambda x: _rows.polygamma(1, x))
 
@@ -267,15 +272,15 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
         if np.shape(_value(a)) != shape:
             a = np.broadcast_to(a, shape)
     m = _max_constant(a, axis)
-    e = np.exp(a - m)
+    e = _exp(a - m)
     if b is not None:
         e = b * e
     s = np.sum(e, axis=axis, keepdims=True)
     if return_sign:
         sign = np.sign(_value(s))
-        out = np.log(np.abs(s)) + m
+        out = _log(np.abs(s)) + m
     else:
-        out = np.log(s) + m
+        out = _log(s) + m
     if not keepdims:
         out = np.squeeze(out, axis=axis)
         if return_sign:
@@ -289,7 +294,7 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
 def softmax(x, axis=None):
     x = _array(x)
     axis = _reduce_axis(axis)
-    e = np.exp(x - _max_constant(x, axis))
+    e = _exp(x - _max_constant(x, axis))
     return _finish(e / np.sum(e, axis=axis, keepdims=True))
 
 
@@ -297,7 +302,7 @@ def log_softmax(x, axis=None):
     x = _array(x)
     axis = _reduce_axis(axis)
     shifted = x - _max_constant(x, axis)
-    return _finish(shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True)))
+    return _finish(shifted - _log(np.sum(_exp(shifted), axis=axis, keepdims=True)))
 
 
 # ---------------------------------------------------------------------------
@@ -325,16 +330,16 @@ def _incomplete(name, value, density):
 
 
 def _gamma_density(a, x):
-    return np.exp((a - 1) * np.log(x) - x - lgamma(a))
+    return _exp((a - 1) * _log(x) - x - lgamma(a))
 
 
 def _beta_density(a, b, x):
-    return np.exp((a - 1) * np.log(x) + (b - 1) * np.log1p(-x)
+    return _exp((a - 1) * _log(x) + (b - 1) * _log1p(-x)
                   - (lgamma(a) + lgamma(b) - lgamma(a + b)))
 
 
 def _t_density(df, x):
-    return np.exp(_t_logpdf(x, df))
+    return _exp(_t_logpdf(x, df))
 
 
 _gammainc = _incomplete("gammainc", lambda a, x: _special().gammainc(a, x), _gamma_density)
@@ -358,7 +363,7 @@ _pdtr = custom_jvp(lambda k, mu: _pdtr_value(k, mu), nondiff_argnums=(0,))
 @_pdtr.defjvp
 def _pdtr_rule(k, primals, tangents):
     (mu,), (dmu,) = primals, tangents
-    return _pdtr(k, mu), -np.exp(_poisson_logpmf(k, mu)) * dmu
+    return _pdtr(k, mu), -_exp(_poisson_logpmf(k, mu)) * dmu
 
 
 _bdtr = custom_jvp(lambda kn, p: _special().bdtr(kn[0], kn[1], p), nondiff_argnums=(0,))
@@ -368,7 +373,7 @@ _bdtr = custom_jvp(lambda kn, p: _special().bdtr(kn[0], kn[1], p), nondiff_argnu
 def _bdtr_rule(kn, primals, tangents):
     (p,), (dp,) = primals, tangents
     k, n = kn
-    return _bdtr(kn, p), -n * np.exp(_binom_logpmf(k, n - 1, p)) * dp
+    return _bdtr(kn, p), -n * _exp(_binom_logpmf(k, n - 1, p)) * dp
 
 
 # ---------------------------------------------------------------------------
@@ -384,8 +389,8 @@ _SQRT2 = math.sqrt(2.0)
 
 
 def _t_logpdf(z, df):
-    return (lgamma((df + 1) / 2) - lgamma(df / 2) - 0.5 * np.log(df * np.pi)
-            - (df + 1) / 2 * np.log1p(z * z / df))
+    return (lgamma((df + 1) / 2) - lgamma(df / 2) - 0.5 * _log(df * np.pi)
+            - (df + 1) / 2 * _log1p(z * z / df))
 
 
 class _Model(NamedTuple):
@@ -405,18 +410,18 @@ _CONTINUOUS = {
         sf=lambda z: 0.5 * erfc(z / _SQRT2)),
     "expon": _Model(
         1.0, lambda z: -z,
-        cdf=lambda z: -np.expm1(-z), sf=lambda z: np.exp(-z),
+        cdf=lambda z: -_expm1(-z), sf=lambda z: _exp(-z),
         logsf=lambda z: -z),
     "t": _Model(
         0.0, _t_logpdf,
         cdf=lambda z, df: _stdtr((df,), z), sf=lambda z, df: _stdtr((df,), -z),
         fixed_cdf=("df",)),
     "gamma": _Model(
-        1.0, lambda z, a: (a - 1) * np.log(z) - z - lgamma(a),
+        1.0, lambda z, a: (a - 1) * _log(z) - z - lgamma(a),
         cdf=lambda z, a: _gammainc((a,), z), sf=lambda z, a: _gammaincc((a,), z),
         fixed_cdf=("a",)),
     "beta": _Model(
-        0.5, lambda z, a, b: ((a - 1) * np.log(z) + (b - 1) * np.log1p(-z)
+        0.5, lambda z, a, b: ((a - 1) * _log(z) + (b - 1) * _log1p(-z)
                               - (lgamma(a) + lgamma(b) - lgamma(a + b))),
         cdf=lambda z, a, b: _betainc((a, b), z), sf=lambda z, a, b: _betaincc((a, b), z),
         fixed_cdf=("a", "b")),
@@ -450,15 +455,15 @@ def _continuous(method):
         x, loc, scale = safe
         z = (x - loc) / scale
         if method in ("logpdf", "pdf"):
-            out = model.logpdf(z, *shapes) - np.log(scale)
+            out = model.logpdf(z, *shapes) - _log(scale)
             if method == "pdf":
-                out = np.exp(out)
+                out = _exp(out)
         elif method in ("cdf", "sf"):
             out = getattr(model, method)(z, *shapes)
         elif method == "logcdf":
-            out = (model.logcdf or (lambda *a: np.log(model.cdf(*a))))(z, *shapes)
+            out = (model.logcdf or (lambda *a: _log(model.cdf(*a))))(z, *shapes)
         else:
-            out = (model.logsf or (lambda *a: np.log(model.sf(*a))))(z, *shapes)
+            out = (model.logsf or (lambda *a: _log(model.sf(*a))))(z, *shapes)
         return _finish(_where(good, out, ref))
     run.__name__ = method
     return run
@@ -469,12 +474,12 @@ def _continuous(method):
 # parameters (poisson's mu, binom's p); k and binom's n are counts.
 
 def _poisson_logpmf(k, mu):
-    return k * np.log(mu) - mu - lgamma(k + 1.0)
+    return k * _log(mu) - mu - lgamma(k + 1.0)
 
 
 def _binom_logpmf(k, n, p):
     return (lgamma(n + 1.0) - lgamma(k + 1.0) - lgamma(n - k + 1.0)
-            + k * np.log(p) + (n - k) * np.log1p(-p))
+            + k * _log(p) + (n - k) * _log1p(-p))
 
 
 _DISCRETE = {"poisson": (("mu",), 1.0), "binom": (("n", "p"), 0.5)}
@@ -512,7 +517,7 @@ def _discrete(method):
             n = np.where(good, vals[0], 1.0)
             out = (_bdtr((k, n), p) if method == "cdf" else _binom_logpmf(k, n, p))
         if method == "pmf":
-            out = np.exp(out)
+            out = _exp(out)
         return _finish(_where(good, out, ref))
     run.__name__ = method
     return run
@@ -525,15 +530,11 @@ def _mvn_logpdf(x, mean=None, cov=1, allow_singular=False):
     x, cov = _array(x), _array(cov)
     mean = None if mean is None else _array(mean)
     cv = np.asarray(_value(cov))
+    # The dimension as SciPy reads it (_process_parameters), and its errors.
     if mean is not None:
         dim = int(np.size(_value(mean)))
-    elif cv.ndim == 2:
-        dim = cv.shape[0]
-    elif cv.ndim == 1:
-        dim = cv.shape[0]
     else:
-        xv = np.asarray(_value(x))
-        dim = 1 if xv.ndim <= 1 else xv.shape[-1]
+        dim = 1 if cv.ndim < 2 else cv.shape[0]
     if mean is None:
         mean = np.zeros(dim)
     mean = np.reshape(mean, (dim,))
@@ -541,6 +542,9 @@ def _mvn_logpdf(x, mean=None, cov=1, allow_singular=False):
         cov = cov * np.eye(dim)
     elif cv.ndim == 1:
         cov = np.diag(cov)
+    if np.shape(_value(cov)) != (dim, dim):
+        raise ValueError(f"Array 'cov' must be of shape ({dim}, {dim}) for a mean of "
+                         f"{dim} element(s); it has shape {cv.shape}")
     xv = np.asarray(_value(x))
     if xv.ndim == 0:
         x = np.reshape(x, (1,))
@@ -551,7 +555,7 @@ def _mvn_logpdf(x, mean=None, cov=1, allow_singular=False):
     L = np.linalg.cholesky(cov)
     y = np.linalg.solve(L, np.reshape(dev, (-1, dim)).T)
     maha = np.reshape(np.sum(y * y, axis=0), batch)
-    logdet = 2 * np.sum(np.log(np.diagonal(L)))
+    logdet = 2 * np.sum(_log(np.diagonal(L)))
     out = -0.5 * (dim * 2 * _LOG_SQRT_2PI + logdet + maha)
     return _finish(np.squeeze(out))
 
@@ -559,7 +563,7 @@ def _mvn_logpdf(x, mean=None, cov=1, allow_singular=False):
 def _mvn(method):
     def run(dist, x, mean=None, cov=1, allow_singular=False, *args, **kwargs):
         out = _mvn_logpdf(x, mean, cov, allow_singular)
-        return _finish(np.exp(out)) if method == "pdf" else out
+        return _finish(_exp(out)) if method == "pdf" else out
     run.__name__ = method
     return run
 
@@ -598,12 +602,15 @@ def convolve(in1, in2, mode="full", method="auto"):
     full_shape = tuple(a + b - 1 for a, b in zip(s1, s2))
     if 0 in s1 or 0 in s2:
         return np.zeros(0)
-    # One shifted copy of in1 per element of in2: a sum of products, whose
-    # derivative is exact in both arguments.
+    # One shifted copy of the larger operand per element of the smaller one
+    # (convolution commutes): a sum of products, whose derivative is exact in
+    # both arguments.
+    big, small, sb, ss = ((in1, in2, s1, s2) if math.prod(s1) >= math.prod(s2)
+                          else (in2, in1, s2, s1))
     terms = []
-    for j in np.ndindex(*s2):
-        widths = [(i, f - s - i) for i, f, s in zip(j, full_shape, s1)]
-        terms.append(np.pad(in1 * in2[j], widths))
+    for j in np.ndindex(*ss):
+        widths = [(i, f - s - i) for i, f, s in zip(j, full_shape, sb)]
+        terms.append(np.pad(big * small[j], widths))
     out = terms[0]
     for t in terms[1:]:
         out = out + t
@@ -908,7 +915,7 @@ def _patch(fn):
 def install(ran=None):
     """Register and patch the rows of the SciPy modules imported so far (``ran``:
     the module whose code has just run, which the import system still marks
-    as being imported)."""
+    as being imported), and have the others patched when they are imported."""
     for row in ROWS:
         module = sys.modules.get(row.module)
         if module is None or row.module != ran and getattr(
@@ -920,6 +927,8 @@ def install(ran=None):
         if cls is not None:
             index = _PATCHED[fn]
             _SITES[index] = _SITES[index]._replace(method=True)
+    if not all(m in sys.modules for m in _MODULES) and _HOOK not in sys.meta_path:
+        sys.meta_path.insert(0, _HOOK)
 
 
 def restore():
@@ -932,6 +941,8 @@ def restore():
     _PATCHED.clear()
     _SITES.clear()
     REGISTRY.clear()
+    if _HOOK in sys.meta_path:
+        sys.meta_path.remove(_HOOK)
 
 
 def patched(fn):
@@ -979,15 +990,4 @@ class _ImportHook:
 
 
 _HOOK = _ImportHook()
-
-
-def install_hook():
-    if _HOOK not in sys.meta_path:
-        sys.meta_path.insert(0, _HOOK)
-
-
-def _start():
-    install()
-    if not all(m in sys.modules for m in _MODULES):
-        install_hook()
 

@@ -563,10 +563,40 @@ def test_dualgrad_without_scipy():
     (lambda x: np.sum(si.cumulative_trapezoid(x)), "scipy.integrate.cumulative_trapezoid"),
     (lambda x: np.sum(st.laplace.logpdf(x)), "scipy.stats.laplace.logpdf"),
 ])
-def test_unregistered_function_is_named(call, name, mode):
+def test_unregistered_function_is_named(forced_plan, call, name, mode):
+    forced_plan.update(tier="array", mode=mode)
     with pytest.raises(TypeError, match=f"{name} has no dualgrad rule") as e:
-        dg.jacobian(call, mode=mode)(X)
+        dg.jacobian(call)(X)
     assert "dg.custom_jvp" in str(e.value)
+
+
+def test_unregistered_function_on_both_tiers():
+    """SciPy's code fails on the scalar tier's object arrays too: the error
+    shown is the one naming the SciPy function."""
+    with pytest.raises(TypeError, match="scipy.stats.skew has no dualgrad rule"):
+        dg.grad(st.skew)(X)
+
+
+def test_unregistered_numpy_arithmetic_runs_on_the_scalar_tier():
+    """SciPy functions of plain NumPy arithmetic keep differentiating on the
+    scalar tier, whose object arrays pass through np.asarray."""
+    import scipy.optimize
+    x = np.array([0.5, 1.2, 0.3, -0.7])
+    np.testing.assert_allclose(dg.grad(scipy.optimize.rosen)(x), scipy.optimize.rosen_der(x),
+                               rtol=1e-13)
+    assert dg.plan(scipy.optimize.rosen, x).tier == "scalar"
+
+
+def test_scalar_code_on_lone_numbers():
+    """Scalar code passes SciPy one Dual or Var at a time (checked by check_grads)."""
+    from dualgrad.testing import check_grads
+
+    def f(mu, sigma, x0):
+        return (sum(st.norm.logpdf(v, mu, sigma) for v in (x0, 0.3, 1.1))
+                + st.gamma.logpdf(x0, 2.5, scale=sigma) + st.poisson.logpmf(3, sigma)
+                + sp.logsumexp([mu, x0, 0.5]) + st.t.cdf(x0, 4.0, loc=mu)
+                + st.beta.logcdf(0.4, 2.0, 3.0, scale=sigma))
+    check_grads(f, (0.2, 1.3, 0.7), order=2)
 
 
 def test_unregistered_function_on_a_tensor():
