@@ -888,12 +888,14 @@ def _trampoline(fn, index):
     lines.append(f"        return {_GLOBAL}({index}, ({call_args}), {{{call_kw}}})")
     lines.append(f"    return {code.co_name}")
     namespace = {}
-    exec(compile("\n".join(lines), f"<dualgrad trampoline for {fn.__qualname__}>", "exec"),
-         namespace)
+    exec(compile("\n".join(lines), code.co_filename, "exec"), namespace)
     new = namespace["_factory"]().__code__
     if len(new.co_freevars) != len(free):
         raise AssertionError(f"trampoline of {fn.__qualname__}: free variables differ")
-    return new.replace(co_name=code.co_name, co_qualname=code.co_qualname)
+    # SciPy's file and first line: inspect.getsource still shows SciPy's source,
+    # and a traceback through the trampoline shows the function's def line.
+    return new.replace(co_name=code.co_name, co_qualname=code.co_qualname,
+                       co_filename=code.co_filename, co_firstlineno=code.co_firstlineno)
 
 
 def _patch(fn):
@@ -921,7 +923,12 @@ def install(ran=None):
         if module is None or row.module != ran and getattr(
                 getattr(module, "__spec__", None), "_initializing", False):
             continue        # not imported, or still running (the hook patches it after)
-        fn, cls = _locate(row.path)
+        try:
+            fn, cls = _locate(row.path)
+        except AttributeError:
+            continue        # a SciPy version without it
+        if not isinstance(fn, types.FunctionType):
+            continue        # compiled in this SciPy version: not Python code to reroute
         REGISTRY[fn if cls is None else (fn, cls)] = row
         _patch(fn)
         if cls is not None:

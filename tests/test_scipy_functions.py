@@ -495,6 +495,8 @@ def test_signatures_are_kept():
     assert str(inspect.signature(si.simpson)) == "(y, x=None, *, dx=1.0, axis=-1)"
     assert str(inspect.signature(sl.inv)) == (
         "(a, overwrite_a=False, check_finite=True, *, assume_a=None, lower=False)")
+    assert "def logsumexp(a, axis=None" in inspect.getsource(sp.logsumexp)
+    assert sp.logsumexp.__name__ == "logsumexp" and sp.logsumexp.__module__.startswith("scipy")
 
 
 def _run(code):
