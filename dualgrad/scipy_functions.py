@@ -147,9 +147,6 @@ def scipy_caller(frame):
 # ---------------------------------------------------------------------------
 # Values and traced values
 
-_TRACED = (DualArray, TensorBase, Dual, Var)
-
-
 def _traced_tensor(t):
     return t.requires_grad or type(t._a) is DualArray
 

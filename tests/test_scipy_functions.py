@@ -368,7 +368,7 @@ def test_signal_2d(forced_plan, fn, mode):
 
     def f(v):
         return fn(v[:12].reshape(3, 4), v[12:].reshape(2, 2), mode)
-    check(forced_plan, f, point, tiers=ARRAY, order=2)
+    check(forced_plan, f, point, order=2)
     np.testing.assert_allclose(value_on_arrays(f, point), f(point), rtol=1e-12, atol=1e-14)
 
 
