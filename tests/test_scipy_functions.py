@@ -101,17 +101,15 @@ def test_special(forced_plan, name):
 
 def test_logsumexp_return_sign_and_keyword_forms():
     b = np.array([1.0, -0.5, 2.0, -0.1, 1.0, -3.0])
-    out, sign = dg.jvp(lambda x: sp.logsumexp(x, b=b, return_sign=True)[0], (X,), (X,))
-    expected, expected_sign = sp.logsumexp(X, b=b, return_sign=True)
-    np.testing.assert_allclose(out, expected, rtol=1e-14)
+    out, _ = dg.jvp(lambda x: sp.logsumexp(x, b=b, return_sign=True)[0], (X,), (X,))
+    np.testing.assert_allclose(out, sp.logsumexp(X, b=b, return_sign=True)[0], rtol=1e-14)
     t = dg.tensor(X, requires_grad=True)
-    value, s = sp.logsumexp(a=t.reshape(2, 3), axis=-1, b=b.reshape(2, 3), return_sign=True)
-    np.testing.assert_allclose(value.detach().numpy(),
-                               sp.logsumexp(X.reshape(2, 3), -1, b.reshape(2, 3),
-                                            return_sign=True)[0], rtol=1e-14)
-    np.testing.assert_array_equal(s, sp.logsumexp(X.reshape(2, 3), -1, b.reshape(2, 3),
-                                                  return_sign=True)[1])
-    assert expected_sign == -1.0 or expected_sign == 1.0
+    value, sign = sp.logsumexp(a=t.reshape(2, 3), axis=-1, b=b.reshape(2, 3), return_sign=True)
+    expected, expected_sign = sp.logsumexp(X.reshape(2, 3), -1, b.reshape(2, 3),
+                                           return_sign=True)
+    np.testing.assert_allclose(value.detach().numpy(), expected, rtol=1e-14)
+    np.testing.assert_array_equal(sign, expected_sign)
+    assert list(expected_sign) == [1.0, -1.0]       # a negative sum among them
 
 
 def test_special_against_torch():
@@ -211,7 +209,7 @@ def test_cdf_shape_parameter_is_refused():
               lambda a: st.beta.logcdf(0.3, a, 2.0)):
         for mode in ("forward", "reverse"):
             with pytest.raises(TypeError, match="has no closed form"):
-                dg.grad(f, )(3.0) if mode == "forward" else dg.jacrev(f)(3.0)
+                dg.jacobian(f, mode=mode)(3.0)
 
 
 def test_continuous_against_torch():
