@@ -709,7 +709,7 @@ def cholesky(a, lower=False, overwrite_a=False, check_finite=True):
 # The registry
 
 class Row(NamedTuple):
-    path: str               # where SciPy has it: "scipy.special.logsumexp", "scipy.stats.norm.logpdf"
+    path: str               # where SciPy has it: "scipy.special.logsumexp", "scipy.stats.t.cdf"
     impl: Callable          # the dualgrad implementation, of SciPy's signature
     scalar: bool = True     # runs on the scalar tier's Duals, Vars and object arrays of them
     kind: str = ""          # the docs page's section
@@ -782,19 +782,14 @@ distribution class) for methods of distributions, to its :class:`Row`."""
 
 def _locate(path):
     """(function object, class or None) of a row's path in the imported SciPy."""
-    frozen = "(...)." in path
-    owner_path, method = path.replace("(...)", "").rsplit(".", 1)
-    module_name, _, attr = owner_path.partition(".stats.") if ".stats." in owner_path else (
-        owner_path, "", "")
-    if attr:        # a distribution: scipy.stats.<instance>.<method>
-        dist = getattr(sys.modules["scipy.stats"], attr)
-        if frozen:  # the frozen distribution's class, made from plain parameters
-            cls = type(dist(np.zeros(1), np.eye(1)))
-        else:
-            cls = type(dist)
-        fn = getattr(cls, method)
-        return fn, cls
-    return getattr(sys.modules[module_name], method), None
+    owner, method = path.replace("(...)", "").rsplit(".", 1)
+    if owner.startswith("scipy.stats."):      # a method of a distribution
+        dist = getattr(sys.modules["scipy.stats"], owner[len("scipy.stats."):])
+        # A frozen distribution's class (multivariate_normal's, the one frozen
+        # row), from an instance frozen at plain parameters.
+        cls = type(dist(np.zeros(1), np.eye(1))) if "(...)" in path else type(dist)
+        return getattr(cls, method), cls
+    return getattr(sys.modules[owner], method), None
 
 
 # ---------------------------------------------------------------------------
