@@ -66,6 +66,11 @@ from .functional import (grad, value_and_grad, jvp, vjp, jacfwd, jacrev, jacobia
 from .planner import Plan  # noqa: E402
 from .custom import custom_jvp, custom_vjp  # noqa: E402
 
+# SciPy functions on traced values: registered ones are patched now, or when
+# SciPy is imported (SciPy stays optional; it is not imported here).
+from . import scipy_functions as _scipy_functions  # noqa: E402
+_scipy_functions.install()
+
 # The GPU path: CuPy arrays in the array tier (CuPy is imported only when used).
 from . import gpu  # noqa: E402
 from . import gpu as cuda  # noqa: E402  (as torch.cuda: dualgrad.cuda.is_available())

@@ -69,3 +69,21 @@ def object_cast(e):
     tier's Duals or Vars) into a plain array's dtype: ``g[1:] += x[1:]`` with x
     an object array, which no Dual or Var is asked about."""
     return isinstance(e, TypeError) and "output from dtype('O')" in str(e)
+
+
+def refuse_for_scipy():
+    """Raise the error of a SciPy function without a dualgrad rule if the
+    conversion being asked of a traced value (from its ``__array__``, which
+    runs without a Python frame of its own) comes from SciPy's code.
+
+    The transforms may still run f on the scalar tier, whose object arrays
+    pass through np.asarray unchanged: where SciPy's code is NumPy arithmetic
+    (scipy.optimize.rosen) it differentiates there, and elsewhere it fails and
+    this error is the one shown."""
+    frame = sys._getframe(1)
+    if not frame.f_globals.get("__name__", "").startswith(("scipy.", "numpy")):
+        return      # the usual case: the user's code, answered by the caller's own error
+    from dualgrad.scipy_functions import no_rule_error, scipy_caller
+    name = scipy_caller(frame)
+    if name is not None:
+        raise no_rule_error(name)

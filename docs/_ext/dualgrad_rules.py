@@ -1,5 +1,5 @@
 """Sphinx extension: pages generated from dualgrad's derivative table and its
-registry of NumPy functions.
+registries of NumPy and SciPy functions.
 
 The table (``dualgrad._rules.table.RULES``) is the single source of every
 elementwise primitive, and the registry of every other NumPy function, so the
@@ -16,6 +16,10 @@ documentation reads them rather than repeating them:
 ``.. dualgrad-numpy-functions::``
     The registry of NumPy functions (``dualgrad._array.registry.ROWS``): how
     each tier and mode takes each function.
+
+``.. dualgrad-scipy-functions::``
+    The registry of SciPy functions (``dualgrad.scipy_functions.ROWS``): which
+    tiers take each function, and what it is differentiable in.
 
 ``.. dualgrad-math-reexports::``
     The names that :mod:`dualgrad.math` takes from :mod:`math` unchanged
@@ -192,8 +196,42 @@ class NumpyFunctions(SphinxDirective):
         return container.children
 
 
+class ScipyFunctions(SphinxDirective):
+    """The registry of SciPy functions (``dualgrad/scipy_functions.py``): one
+    table per SciPy module, a row per function."""
+
+    has_content = False
+
+    def run(self):
+        from dualgrad import scipy_functions
+        self.env.note_dependency(scipy_functions.__file__)
+        lines = []
+        for kind in dict.fromkeys(r.kind for r in scipy_functions.ROWS):
+            lines += [
+                f".. list-table:: ``{kind}``",
+                "   :header-rows: 1",
+                "   :class: dualgrad-numpy-functions",
+                "",
+                "   * - function",
+                "     - tiers",
+                "     - remark",
+            ]
+            for row in scipy_functions.ROWS:
+                if row.kind == kind:
+                    tiers = ("scalar and array, both modes, nested" if row.scalar else
+                             "array, both modes, nested (the planner takes the array tier)")
+                    lines += [f"   * - ``{row.path}``", f"     - {tiers}",
+                              f"     - {row.note}"]
+            lines.append("")
+        container = nodes.container()
+        self.state.nested_parse(StringList(lines, source=scipy_functions.__file__),
+                                self.content_offset, container)
+        return container.children
+
+
 def setup(app):
     app.add_directive("dualgrad-numpy-functions", NumpyFunctions)
+    app.add_directive("dualgrad-scipy-functions", ScipyFunctions)
     app.add_directive("dualgrad-rules", RulesTable)
     app.add_directive("dualgrad-functions", Functions)
     app.add_directive("dualgrad-math-reexports", MathReexports)
