@@ -213,37 +213,14 @@ def _shape_constant(name, param, *values):
 
 
 # ---------------------------------------------------------------------------
-# erfc and lgamma: dualgrad's rows, which take every tier but one today: a
-# Tensor holding DualArrays (forward over reverse on the array tier), whose
-# rows without a NumPy ufunc convert the DualArray. There the same row runs as
-# a custom_jvp function, which applies the rule at the Tensor's level to the
-# DualArrays inside, where the row works.
-
-def _nested_safe(row, derivative):
-    wrapped = custom_jvp(lambda x: row(x))
-    wrapped.__name__ = row.__name__
-
-    @wrapped.defjvp
-    def rule(primals, tangents):
-        (x,), (dx,) = primals, tangents
-        return call(x), derivative(x) * dx
-
-    def call(x):
-        if isinstance(x, TensorBase) and type(x._a) is DualArray:
-            return wrapped(x)
-        return row(x)
-    call.__name__ = row.__name__
-    return call
-
+# dualgrad's rows, which take every tier and nesting
 
 # NumPy's ufuncs on object arrays call a method of each element, which the
 # plain numbers among the scalar tier's Duals (np.array([x, 0.5])) lack;
 # dualgrad's rows take every element, and every tier.
 _exp, _log, _log1p, _expm1 = _rows.exp, _rows.log, _rows.log1p, _rows.expm1
 
-erfc = _nested_safe(_rows.erfc, lambda x: -2 / math.sqrt(math.pi) * _exp(-x * x))
-lgamma = _nested_safe(_rows.lgamma, lambda x: _digamma(x))
-_digamma = _nested_safe(_rows.digamma, lambda x: _rows.polygamma(1, x))
+erfc, lgamma = _rows.erfc, _rows.lgamma
 
 
 # ---------------------------------------------------------------------------
