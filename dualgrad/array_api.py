@@ -114,7 +114,11 @@ newaxis = None
 
 
 def _dtype_of(x):
-    return x if isinstance(x, np.dtype) else np.dtype(getattr(x, "dtype", x))
+    """The dtype of a dtype, a scalar type (np.float64, whose class attribute
+    ``dtype`` is no dtype) or an array."""
+    if isinstance(x, (np.dtype, type, str)):
+        return np.dtype(x)
+    return np.dtype(getattr(x, "dtype", x))
 
 
 def isdtype(dtype, kind):
@@ -159,9 +163,8 @@ def iinfo(type, /):  # noqa: A002
 
 def result_type(*arrays_and_dtypes):
     """NumPy's promotion of the arrays' dtypes and the dtypes given."""
-    return np.result_type(*[a if isinstance(a, (np.dtype, type, builtins.int, builtins.float,
-                                                builtins.complex)) else _dtype_of(a)
-                            for a in arrays_and_dtypes])
+    return np.result_type(*[a if isinstance(a, (builtins.int, builtins.float, builtins.complex))
+                            else _dtype_of(a) for a in arrays_and_dtypes])
 
 
 # ---------------------------------------------------------------------------
@@ -220,7 +223,13 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None):
     if gpu.is_device_array(obj):
         out = obj if dtype is None else obj.astype(dtype, copy=builtins.bool(copy))
         return out.copy() if copy and out is obj else _placed(out, device)
-    return _placed(np.asarray(obj, dtype=dtype, copy=copy), device)
+    if copy:
+        return _placed(np.array(obj, dtype=dtype, copy=True), device)
+    out = np.asarray(obj, dtype=dtype)
+    if copy is False and not (isinstance(obj, np.ndarray) and np.shares_memory(out, obj)):
+        raise ValueError("asarray: this conversion needs a copy, and copy=False was given; "
+                         "pass copy=None")
+    return _placed(out, device)
 
 
 def arange(start, /, stop=None, step=1, *, dtype=None, device=None):
@@ -614,8 +623,12 @@ def repeat(x, repeats, /, *, axis=None):
 
 
 def reshape(x, /, shape, *, copy=None):
-    if copy is False and not traced(x) and not np.asarray(x).flags.c_contiguous:
-        raise ValueError("reshape: this reshape needs a copy and copy=False was given")
+    if copy is False and not traced(x):
+        try:
+            return np.reshape(x, shape, copy=False)
+        except ValueError:
+            raise ValueError("reshape: this reshape needs a copy, and copy=False was given; "
+                             "pass copy=None") from None
     out = np.reshape(x, shape)
     return np.copy(out) if copy else out
 

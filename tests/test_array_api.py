@@ -524,6 +524,21 @@ def test_creation_gives_plain_arrays():
         xp.zeros(2, device="tpu")
 
 
+def test_copy_keywords_of_plain_arrays():
+    a = np.arange(6.0).reshape(2, 3)
+    assert np.shares_memory(xp.reshape(a, (3, 2), copy=False), a)
+    assert not np.shares_memory(xp.reshape(a, (3, 2), copy=True), a)
+    with pytest.raises(ValueError, match="needs a copy"):
+        xp.reshape(a.T, (6,), copy=False)
+    assert xp.asarray(a, copy=False) is a and xp.asarray(a, copy=True) is not a
+    with pytest.raises(ValueError, match="needs a copy"):
+        xp.asarray([1.0, 2.0], copy=False)
+    assert xp.astype(a, xp.float64, copy=False) is a
+    assert xp.astype(a, xp.float32).dtype == xp.float32
+    assert xp.finfo(np.float64).eps == np.finfo(np.float64).eps    # a scalar type, too
+    assert xp.can_cast(np.float32, xp.float64) and xp.result_type(np.float32, 1.0) == xp.float32
+
+
 def test_asarray_of_traced_arrays():
     d, t = dual(POINT), dg.tensor(POINT, requires_grad=True)
     for a in (d, t):
