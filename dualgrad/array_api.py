@@ -28,12 +28,14 @@ what dualgrad has rules for (``cholesky``, ``det``, ``inv``, ``slogdet``,
 
 import builtins
 import math
+import sys
 from collections import namedtuple
 
 import numpy as np
 
 from dualgrad import gpu
 from dualgrad._array.composites import assemble, traced, values_of
+from dualgrad._array.dualarray import DualArray
 
 __array_api_version__ = "2023.12"
 
@@ -47,8 +49,7 @@ def _namespace(api_version=None):
         raise ValueError(f"dualgrad's array API namespace implements revision "
                          f"{__array_api_version__} (and the earlier {', '.join(_VERSIONS[:-1])}); "
                          f"got api_version={api_version!r}: pass one of these, or None")
-    import dualgrad.array_api
-    return dualgrad.array_api
+    return sys.modules[__name__]
 
 
 def _array(out):
@@ -82,7 +83,6 @@ def _to_device(x, device, stream=None):
     where = _device(device)
     if gpu.device_of(x) == where:
         return x
-    from dualgrad._array.dualarray import DualArray
     if type(x) is DualArray:
         return DualArray(_to_device(x.value, where) if traced(x.value)
                          else gpu.to_device(x.value, where),
@@ -808,4 +808,5 @@ linalg = _Linalg()
 
 
 __all__ = sorted(n for n in dir() if not n.startswith("_") and n not in (
-    "builtins", "math", "namedtuple", "np", "gpu", "assemble", "traced", "values_of")) + ["__array_api_version__", "__array_namespace_info__"]
+    "builtins", "math", "sys", "namedtuple", "np", "gpu", "assemble", "traced", "values_of",
+    "DualArray")) + ["__array_api_version__", "__array_namespace_info__"]
