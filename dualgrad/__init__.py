@@ -48,7 +48,7 @@ for _name in ("sum", "mean", "prod", "max", "min", "amax", "amin", "argmax", "ar
 del _name
 
 from . import autograd, linalg  # noqa: E402
-from . import array_api  # noqa: E402  (the Python array API standard's namespace of both array types)
+from . import array_api  # noqa: E402  (the array API standard's namespace)
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 
 _dual.register_array_type(Tensor, _ops.apply_row)
