@@ -458,6 +458,15 @@ def test_astype_keeps_derivatives_in_another_float_dtype():
     np.testing.assert_array_equal(t.grad.numpy(), np.ones_like(POINT))
 
 
+def test_float32_stays_float32():
+    """The standard keeps an array's floating dtype through its functions."""
+    v = np.array([0.5, 1.0, 2.0], np.float32)
+    for a in (DualArray(v, v[None]), dg.tensor(v, requires_grad=True)):
+        for f in (xp.exp, xp.sum, xp.mean, xp.sort, lambda a: xp.concat([a, a]),
+                  lambda a: a * 2.0, xp.linalg.vector_norm, lambda a: xp.where(a > 1, a, 0.0)):
+            assert f(a).dtype == xp.float32
+
+
 def test_meshgrid_matches_numpy():
     a, b = np.array([1.0, 2.0, 3.0]), np.array([4.0, 5.0])
     for indexing in ("xy", "ij"):
