@@ -19,6 +19,7 @@ except ImportError as e:  # a source checkout without built extensions
 
 from ._scalar.dual import *  # noqa: F401,F403  Dual and one function per table row
 from ._scalar.tape import BranchChangedError, Recording, Tape, Var, record
+from ._scalar.complex import ComplexDual
 from . import math  # noqa: E402
 
 # The array tier: Tensor and the autograd engine.
@@ -84,7 +85,7 @@ def is_tensor(obj):
 
 
 __version__ = "0.1.0"
-__all__ = ["Dual", "Tape", "Var", "record", "Recording", "BranchChangedError", "math",
+__all__ = ["Dual", "ComplexDual", "Tape", "Var", "record", "Recording", "BranchChangedError", "math",
            *[n for n in _dual.__all__ if n != "Dual"],
            "Tensor", "is_tensor", "DualArray", "grad", "value_and_grad", "jvp", "vjp",
            "jacfwd", "jacrev", "jacobian", "hessian", "hvp", "plan", "Plan", "custom_jvp",

@@ -20,6 +20,9 @@ UFUNC_OPS = {getattr(np, u): r.opcode for r in RULES for u in r.ufuncs}
 VALUE_UFUNCS = frozenset((np.equal, np.not_equal, np.less, np.less_equal, np.greater,
                           np.greater_equal, np.isnan, np.isinf, np.isfinite, np.signbit))
 
+# The scalar tier's complex type (dualgrad._scalar.complex registers it).
+COMPLEX_SCALARS = ()
+
 FLOOR_DIVIDE, REMAINDER = BY_NAME["floor_divide"].opcode, BY_NAME["remainder"].opcode
 
 
@@ -42,7 +45,7 @@ def array_ufunc(ufunc, method, inputs, kwargs, apply, value):
         return ufunc(*[object_scalar(a) for a in inputs], **kwargs)
     if kwargs:
         return NotImplemented
-    if ufunc is np.conjugate:
+    if ufunc is np.conjugate and not isinstance(inputs[0], COMPLEX_SCALARS):
         return inputs[0]            # Duals and Vars are real: their own conjugates
     op = UFUNC_OPS.get(ufunc)
     if op is not None:
