@@ -784,23 +784,30 @@ def solve_banded(l_and_u, ab, b, overwrite_ab=False, overwrite_b=False, check_fi
 
 # Functions of matrices: the Frechet derivative L_f(A, E) by the block
 # identity f([[A, E], [0, A]]) = [[f(A), L_f(A, E)], [0, f(A)]] (Higham,
-# Functions of Matrices, Thm 3.6 / eq. 3.16). The tangent E may not enter the
-# primitive (see the top), so the identity is applied to the basis matrices
-# E_kl, on the primal only: K[kl] = L_f(A, E_kl), one batched call on n^2
-# blocks of size 2n, and dF = sum_kl dA_kl K[kl], linear in dA by a matmul.
-# The primitive on the blocks runs at the levels below, so its rule gives the
-# second derivatives.
+# Functions of Matrices, Thm 3.6 / eq. 3.16), the primitive on a block of 2n.
+# The primitive on the block runs at the levels below, so its own rule gives
+# the second derivatives.
+#
+# Reverse mode transposes the rule with a Tensor as the tangent E, which may
+# not enter the primitive (see the top: its transpose would call the rule on
+# a block of 4n, and so on without end). There the identity is applied to the
+# basis matrices E_kl instead, on the primal alone: K[kl] = L_f(A, E_kl), one
+# batched call on n^2 blocks, and L_f(A, E) = sum_kl E_kl K[kl], a matmul,
+# linear in E.
+
+def _block(a, e):
+    """[[a, e], [0, a]]."""
+    return np.concatenate([np.concatenate([a, e], axis=-1),
+                           np.concatenate([np.zeros_like(e), a], axis=-1)], axis=-2)
+
 
 def _frechet_basis(f, a):
+    """K (..., n^2, n^2) with flat(L_f(A, E)) = flat(E) @ K (row-major flat)."""
     n = np.shape(a)[-1]
     batch = tuple(np.shape(a)[:-2])
     basis = np.reshape(_eye(n * n, a), (n * n, n, n))
     A = np.broadcast_to(np.expand_dims(a, -3), batch + (n * n, n, n))
-    E = np.broadcast_to(basis, batch + (n * n, n, n))
-    zeros = np.zeros_like(E)
-    block = np.concatenate([np.concatenate([A, E], axis=-1),
-                            np.concatenate([zeros, A], axis=-1)], axis=-2)
-    K = f(block)[..., :n, n:]                           # (..., n^2, n, n)
+    K = f(_block(A, np.broadcast_to(basis, batch + (n * n, n, n))))[..., :n, n:]
     return np.reshape(K, batch + (n * n, n * n))
 
 
@@ -819,8 +826,10 @@ def _matrix_function(name, scipy_name):
         a, = primals
         da, = tangents
         n = np.shape(a)[-1]
-        K = _frechet_basis(primitive, a)
+        if not isinstance(da, TensorBase):
+            return primitive(a), primitive(_block(a, da))[..., :n, n:]
         flat = np.reshape(da, np.shape(da)[:-2] + (1, n * n))
+        K = _frechet_basis(primitive, a)
         return primitive(a), np.reshape(np.matmul(flat, K), np.shape(da))
 
     def public(A, *args, **kwargs):

@@ -189,10 +189,13 @@ def _solve(a, b):
 
 
 def _solve_bwd(ns, g, a, x, vector):
-    gb = ns.solve(ns.swapaxes(a, -1, -2), g)
     if vector:
+        # A 1-d b is one vector for every matrix of a batch: solved as a column
+        # (NumPy takes a g of two or more dimensions as matrices).
+        gb = ns.squeeze(ns.solve(ns.swapaxes(a, -1, -2), ns.expand_dims(g, -1)), -1)
         ga = -(ns.expand_dims(gb, -1) * ns.expand_dims(x, -2))
     else:
+        gb = ns.solve(ns.swapaxes(a, -1, -2), g)
         ga = -ns.matmul(gb, ns.swapaxes(x, -1, -2))
     return ga, gb
 
