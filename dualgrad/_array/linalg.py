@@ -447,6 +447,9 @@ def pinv(a, rcond=None, hermitian=False, *, rtol=_NO_VALUE):
         raise ValueError("`rtol` and `rcond` can't be both set.")
     if np.ndim(rcond):
         raise TypeError("np.linalg.pinv of traced arrays takes one rcond for the whole batch")
+    if hermitian:
+        # NumPy reads the lower triangle then (through eigh): so does the rule.
+        a = _mirrored(a, "L")
     return _pinv(a, float(rcond), bool(hermitian))
 
 
