@@ -28,6 +28,7 @@ go through :func:`_mH` (the conjugate transpose) or say so in a comment.
 """
 
 import functools
+import operator
 
 import numpy as np
 
@@ -92,13 +93,19 @@ def _reciprocal_gaps(w):
         return 1.0 / (gaps + eye) - eye
 
 
+def _quiet(rule):
+    """A rule whose inf and nan at repeated values are its documented result,
+    not a mistake to warn of."""
+    @functools.wraps(rule)
+    def run(*args):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return rule(*args)
+    return run
+
+
 def _reciprocal(s):
     with np.errstate(divide="ignore"):
         return 1.0 / s
-
-
-def _traced(x):
-    return type(x) is DualArray or isinstance(x, TensorBase)
 
 
 def _constant_tensors_unwrapped(fn):
@@ -119,8 +126,8 @@ def _constant_tensors_unwrapped(fn):
 
 def _as_tensors(out):
     if isinstance(out, tuple):
-        return type(out)(*[_as_tensors(o) for o in out]) if hasattr(out, "_fields") else \
-            tuple(_as_tensors(o) for o in out)
+        parts = [_as_tensors(o) for o in out]
+        return type(out)(*parts) if hasattr(out, "_fields") else tuple(parts)
     if type(out) is DualArray or (isinstance(out, np.ndarray) and out.dtype.kind == "f"):
         return tensor_of(out)
     return out
@@ -157,6 +164,7 @@ def _svd(a, full_matrices):
 
 
 @_svd.defjvp
+@_quiet
 def _svd_jvp(full_matrices, primals, tangents):
     a, = primals
     da, = tangents
@@ -288,6 +296,7 @@ def _eigh(a, UPLO):
 
 
 @_eigh.defjvp
+@_quiet
 def _eigh_jvp(UPLO, primals, tangents):
     a, = primals
     da, = tangents
@@ -487,7 +496,6 @@ def lstsq(a, b, rcond=None):
 def matrix_power(a, n):
     """np.linalg.matrix_power: repeated squaring with matmul; negative powers
     of the inverse."""
-    import operator
     n = operator.index(n)
     _square("np.linalg.matrix_power", a)
     if n == 0:

@@ -210,18 +210,19 @@ def test_values_of_traced_calls(name):
 
 def test_scipy_twins_give_scipy_values():
     a, p = _matrix(3, 3) + 3 * np.eye(3), _spd(3)
-    t = dg.tensor(a, requires_grad=True)
+    t, tp = dg.tensor(a, requires_grad=True), dg.tensor(p, requires_grad=True)
+    tb, rhs = dg.tensor(BAND, requires_grad=True), b3[[0, 1, 2, 0]]
     for ours, theirs in [(L.lu(t), scipy_linalg.lu(a)),
-                         (L.cho_factor(dg.tensor(p, requires_grad=True)),
-                          scipy_linalg.cho_factor(p)),
+                         (L.cho_factor(tp), scipy_linalg.cho_factor(p)),
                          ((L.solve_triangular(t, B3, lower=True),),
                           (scipy_linalg.solve_triangular(a, B3, lower=True),)),
-                         ((L.solve_sylvester(t, t.T, t),), (scipy_linalg.solve_sylvester(a, a.T, a),)),
-                         ((L.solve_banded((1, 1), dg.tensor(BAND, requires_grad=True), b3[[0, 1, 2, 0]]),),
-                          (scipy_linalg.solve_banded((1, 1), BAND, b3[[0, 1, 2, 0]]),)),
+                         ((L.solve_sylvester(t, t.T, t),),
+                          (scipy_linalg.solve_sylvester(a, a.T, a),)),
+                         ((L.solve_banded((1, 1), tb, rhs),),
+                          (scipy_linalg.solve_banded((1, 1), BAND, rhs),)),
                          ((L.expm(t / 3),), (scipy_linalg.expm(a / 3),)),
-                         ((L.logm(dg.tensor(p, requires_grad=True)),), (scipy_linalg.logm(p),)),
-                         ((L.sqrtm(dg.tensor(p, requires_grad=True)),), (scipy_linalg.sqrtm(p),))]:
+                         ((L.logm(tp),), (scipy_linalg.logm(p),)),
+                         ((L.sqrtm(tp),), (scipy_linalg.sqrtm(p),))]:
         for o, e in zip(ours, theirs):
             if isinstance(e, bool):
                 assert o is e
