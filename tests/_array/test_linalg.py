@@ -129,6 +129,7 @@ CASES = {
     "solve_banded": (lambda ab: L.solve_banded((1, 1), ab, B3.T[0, :] @ np.ones((3, 4))), BAND),
     "expm": (lambda a: L.expm(a), _matrix(3, 3) / 2),
     "expm batch": (lambda a: L.expm(a), _matrix(4, 2).reshape(2, 2, 2)),
+    "expm, squarings": (lambda a: L.expm(a) / 1e3, _matrix(3, 3) * 6),
     "logm": (lambda a: L.logm(a), _spd(2)),
     "sqrtm": (lambda a: L.sqrtm(a), _spd(3)),
 }
@@ -145,7 +146,7 @@ SECOND = ["svdvals", "svd thin", "svd full tall", "svd full wide", "svd hermitia
           "eigh upper, any matrix", "eigvalsh upper", "qr", "qr wide", "pinv", "lstsq",
           "matrix_power negative", "norm nuc", "norm 2", "cond", "solve batch, vector",
           "lu tall", "lu wide", "solve_triangular unit, b", "cho_solve", "solve_sylvester",
-          "solve_banded", "expm", "logm", "sqrtm"]
+          "solve_banded", "expm", "expm, squarings", "logm", "sqrtm"]
 
 
 @pytest.fixture(autouse=True)
