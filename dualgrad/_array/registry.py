@@ -33,6 +33,7 @@ import numpy as np
 
 from dualgrad._array import composites as C
 from dualgrad._array import dualops as F
+from dualgrad._array import linalg as L
 from dualgrad._array.ops import numpy_api as R
 from dualgrad._scalar import ufuncs
 
@@ -214,8 +215,24 @@ ROWS = [
         Row(np.linalg.det, F.det, R.np_det, ARRAYS),
         Row(np.linalg.slogdet, F.slogdet, R.np_slogdet, ARRAYS),
         Row(np.linalg.cholesky, F.cholesky, R.np_cholesky, ARRAYS),
-        Row(np.linalg.norm, F.norm, R.np_norm, OWN, ufuncs.lone_norm, wrong_on_objects=True,
-            note="scalar tier: at zero NumPy's code on objects gives nan in reverse"),
+        Row(np.linalg.norm, L.norm_with(F.norm), L.norm_with(R.np_norm), OWN, ufuncs.lone_norm,
+            wrong_on_objects=True,
+            note="every order; scalar tier: at zero NumPy's code on objects gives nan in reverse"),
+        both(np.linalg.svd, L.svd, scalar=ARRAYS,
+             note="U, Vh: inf/nan where singular values repeat; S exact"),
+        both(np.linalg.eigh, L.eigh, scalar=ARRAYS,
+             note="eigenvectors: inf/nan where eigenvalues repeat; eigenvalues exact"),
+        both(np.linalg.eigvalsh, L.eigvalsh, scalar=ARRAYS),
+        both(np.linalg.eig, L.eig, scalar=ARRAYS, note="TypeError: complex results (use eigh)"),
+        both(np.linalg.eigvals, L.eigvals, scalar=ARRAYS,
+             note="TypeError: complex results (use eigvalsh)"),
+        both(np.linalg.qr, L.qr, scalar=ARRAYS, note="modes reduced, r; complete for m <= n"),
+        both(np.linalg.pinv, L.pinv, scalar=ARRAYS, note="of constant rank"),
+        both(np.linalg.lstsq, L.lstsq, scalar=ARRAYS, note="rank: a constant"),
+        both(np.linalg.matrix_power, L.matrix_power, scalar=ARRAYS),
+        both(np.linalg.multi_dot, L.multi_dot, scalar=ARRAYS),
+        both(np.linalg.cond, L.cond, scalar=ARRAYS),
+        values(np.linalg.matrix_rank, L.matrix_rank, scalar=ARRAYS),
     ]),
     *_section("Making arrays that hold derivatives", [
         both(np.zeros_like, C.zeros_like),

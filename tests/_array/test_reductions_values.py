@@ -168,8 +168,8 @@ def test_lone_dual_tangents_of_those_functions():
 
 
 def test_array_error_when_the_scalar_tier_would_be_wrong():
-    f = lambda x: np.sum(np.linalg.eigvalsh(np.diag(np.nan_to_num(x))))
-    with pytest.raises(TypeError, match="eigvalsh") as e:
+    f = lambda x: np.sum(np.linalg.tensorinv(np.diag(np.nan_to_num(x)), ind=1))
+    with pytest.raises(TypeError, match="tensorinv") as e:
         dg.grad(f)(np.array([1.0, 2.0]))
     assert "scalar tier cannot take f" in "".join(e.value.__notes__)
 

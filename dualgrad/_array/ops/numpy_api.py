@@ -110,8 +110,10 @@ def np_norm(x, ord=None, axis=None, keepdims=False):
     if ord is None or ord == "fro":
         return _norm2(x, axis, keepdims)
     if axis is None and x._a.ndim != 1:
-        raise RuntimeError(f"numpy.linalg.norm with ord={ord!r} of a matrix has no derivative "
-                           f"rule in dualgrad; use the default (Frobenius) norm")
+        # The matrix orders are dualgrad._array.linalg.matrix_norm's, where the
+        # registry's np.linalg.norm sends them.
+        raise RuntimeError(f"the matrix norm of order {ord!r} is np.linalg.norm's (through the "
+                           f"registry), not this vector norm's")
     return norm(x, ord, axis, keepdims)
 
 

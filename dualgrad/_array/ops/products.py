@@ -190,10 +190,14 @@ def _solve(a, b):
 
 def _solve_bwd(ns, g, a, x, vector):
     # (A^H and X^H: PyTorch's gradient of a complex solve)
-    gb = ns.solve(ns.swapaxes(ns.conj(a), -1, -2), g)
+    ah = ns.swapaxes(ns.conj(a), -1, -2)
     if vector:
+        # A 1-d b is one vector for every matrix of a batch: solved as a column
+        # (NumPy takes a g of two or more dimensions as matrices).
+        gb = ns.squeeze(ns.solve(ah, ns.expand_dims(g, -1)), -1)
         ga = -(ns.expand_dims(gb, -1) * ns.expand_dims(ns.conj(x), -2))
     else:
+        gb = ns.solve(ah, g)
         ga = -ns.matmul(gb, ns.swapaxes(ns.conj(x), -1, -2))
     return ga, gb
 
