@@ -55,7 +55,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from dualgrad import planner as _planner
-from dualgrad._array import composites as C
+from dualgrad._array import composites as C, linalg as _linalg
 from dualgrad._array.dualarray import DualArray
 from dualgrad._array.engine import TensorBase
 from dualgrad._scalar import dual as _rows
@@ -682,6 +682,77 @@ def cholesky(a, lower=False, overwrite_a=False, check_finite=True):
     return L if lower else _swap(L)
 
 
+# The decompositions and matrix functions: dualgrad._array.linalg's rules, under
+# SciPy's names and arguments (its own where they are SciPy's already).
+
+def _not_supported(name, **options):
+    for option, given in options.items():
+        if given:
+            raise TypeError(f"scipy.linalg.{name} on traced values does not take {option}; "
+                            f"call it without, or on the values alone")
+
+
+def svd(a, full_matrices=True, compute_uv=True, overwrite_a=False, check_finite=True,
+        lapack_driver="gesdd"):
+    out = _linalg.svd(_array(a), full_matrices=full_matrices, compute_uv=compute_uv)
+    return tuple(out) if compute_uv else out
+
+
+def eigh(a, b=None, *, lower=True, eigvals_only=False, overwrite_a=False, overwrite_b=False,
+         type=1, check_finite=True, subset_by_index=None, subset_by_value=None, driver=None):
+    _not_supported("eigh", b=b is not None, subset_by_index=subset_by_index is not None,
+                   subset_by_value=subset_by_value is not None)
+    uplo = "L" if lower else "U"
+    if eigvals_only:
+        return _linalg.eigvalsh(_array(a), uplo)
+    return tuple(_linalg.eigh(_array(a), uplo))
+
+
+def eigvalsh(a, b=None, *, lower=True, overwrite_a=False, overwrite_b=False, type=1,
+             check_finite=True, subset_by_index=None, subset_by_value=None, driver=None):
+    return eigh(a, b, lower=lower, eigvals_only=True, subset_by_index=subset_by_index,
+                subset_by_value=subset_by_value)
+
+
+_QR_MODES = {"full": "complete", "economic": "reduced"}
+
+
+def qr(a, overwrite_a=False, lwork=None, mode="full", pivoting=False, check_finite=True):
+    _not_supported("qr", pivoting=pivoting, **{"mode='raw'": mode == "raw"})
+    if mode == "r":
+        return (_linalg.qr(_array(a), mode="r"),)   # SciPy's mode 'r' gives a tuple
+    return tuple(_linalg.qr(_array(a), mode=_QR_MODES.get(mode, mode)))
+
+
+def pinv(a, *, atol=None, rtol=None, return_rank=False, check_finite=True):
+    _not_supported("pinv", atol=atol is not None)
+    a = _array(a)
+    out = (_linalg.pinv(a) if rtol is None else _linalg.pinv(a, rtol=rtol))
+    if return_rank:
+        return out, _linalg.matrix_rank(a, rtol=rtol)
+    return out
+
+
+def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=True,
+          lapack_driver=None):
+    return tuple(_linalg.lstsq(_array(a), _array(b), rcond=cond))
+
+
+def norm(a, ord=None, axis=None, keepdims=False, check_finite=True):
+    return _finish(_linalg.norm(_array(a), ord=ord, axis=axis, keepdims=keepdims))
+
+
+def _matrix_function(fn):
+    def f(A, *args, **kwargs):      # (disp=, blocksize=: how SciPy reports and blocks)
+        return fn(_array(A))
+    f.__name__ = fn.__name__
+    return f
+
+
+expm, logm, sqrtm = (_matrix_function(_linalg.expm), _matrix_function(_linalg.logm),
+                     _matrix_function(_linalg.sqrtm))
+
+
 # ---------------------------------------------------------------------------
 # The registry
 
@@ -749,6 +820,23 @@ ROWS = [
         Row("scipy.linalg.solve", solve, False,
             note="assume_a gen, sym, her, pos, diagonal, upper/lower triangular"),
         Row("scipy.linalg.cholesky", cholesky, False, note="lower=False: the upper factor"),
+        Row("scipy.linalg.svd", svd, False, note="full_matrices, compute_uv"),
+        Row("scipy.linalg.svdvals", _linalg.svdvals, False),
+        Row("scipy.linalg.eigh", eigh, False, note="lower, eigvals_only; no b or subsets"),
+        Row("scipy.linalg.eigvalsh", eigvalsh, False, note="lower; no b or subsets"),
+        Row("scipy.linalg.qr", qr, False, note="modes full, economic, r; no pivoting"),
+        Row("scipy.linalg.lu", _linalg.lu, False, note="permute_l, p_indices"),
+        Row("scipy.linalg.pinv", pinv, False, note="rtol, return_rank"),
+        Row("scipy.linalg.lstsq", lstsq, False),
+        Row("scipy.linalg.norm", norm, False, note="every ord of NumPy's"),
+        Row("scipy.linalg.solve_triangular", _linalg.solve_triangular, False),
+        Row("scipy.linalg.cho_factor", _linalg.cho_factor, False),
+        Row("scipy.linalg.cho_solve", _linalg.cho_solve, False),
+        Row("scipy.linalg.solve_sylvester", _linalg.solve_sylvester, False),
+        Row("scipy.linalg.solve_banded", _linalg.solve_banded, False),
+        Row("scipy.linalg.expm", expm, False, note="Frechet derivative (block form)"),
+        Row("scipy.linalg.logm", logm, False, note="real results; Frechet derivative"),
+        Row("scipy.linalg.sqrtm", sqrtm, False, note="real results; Frechet derivative"),
     ]),
 ]
 

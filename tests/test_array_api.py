@@ -513,10 +513,14 @@ def test_linear_algebra(name):
     check(LINALG[name], A, B)
 
 
-def test_linalg_without_a_rule_names_the_function():
-    np.testing.assert_allclose(xp.linalg.eigvalsh(A), np.linalg.eigvalsh(A))
-    with pytest.raises(TypeError, match="eigh"):
-        xp.linalg.eigh(dual(A))
+def test_linalg_decompositions():
+    S = A + A.T
+    np.testing.assert_allclose(xp.linalg.eigvalsh(S), np.linalg.eigvalsh(S))
+    for name in ("eigh", "svd", "qr"):
+        ours, theirs = getattr(xp.linalg, name)(dual(S)), getattr(np.linalg, name)(S)
+        for o, t in zip(ours, theirs):
+            np.testing.assert_allclose(o.value, t, atol=1e-12)
+    np.testing.assert_allclose(xp.linalg.pinv(dual(A)).value, np.linalg.pinv(A), atol=1e-12)
 
 
 def test_creation_gives_plain_arrays():

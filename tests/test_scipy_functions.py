@@ -428,6 +428,45 @@ def test_linalg(forced_plan, name):
     np.testing.assert_allclose(value_on_arrays(f, point), f(point), rtol=1e-12, atol=1e-14)
 
 
+SPD = M @ M.T + np.eye(3)
+B2 = np.array([[1.0, 0.2], [-0.3, 2.0]])
+DECOMPOSITIONS = {
+    # gauge-invariant functions of the factors: |U|, |V|, U diag(s) V^T
+    "svd": lambda v: np.abs(sl.svd(v.reshape(3, 3))[0]) + sl.svd(v.reshape(3, 3))[1],
+    "svd economic values": lambda v: sl.svd(v.reshape(3, 3), compute_uv=False),
+    "svdvals": lambda v: sl.svdvals(v.reshape(3, 3)),
+    "eigh": lambda v: np.abs(sl.eigh(v.reshape(3, 3) + v.reshape(3, 3).T)[1]) ** 2,
+    "eigh values": lambda v: sl.eigh(v.reshape(3, 3) + v.reshape(3, 3).T, eigvals_only=True),
+    "eigvalsh upper": lambda v: sl.eigvalsh(v.reshape(3, 3), lower=False),
+    "qr": lambda v: np.abs(sl.qr(v.reshape(3, 3))[1]),
+    "qr r": lambda v: np.abs(sl.qr(v.reshape(3, 3), mode="r")[0]),
+    "lu": lambda v: sl.lu(v.reshape(3, 3))[2] + sl.lu(v.reshape(3, 3))[1],
+    "pinv": lambda v: sl.pinv(v.reshape(3, 3)[:, :2]),
+    "lstsq": lambda v: sl.lstsq(v.reshape(3, 3)[:, :2], RHS)[0],
+    "norm 2": lambda v: sl.norm(v.reshape(3, 3), 2),
+    "norm nuc": lambda v: sl.norm(v.reshape(3, 3), "nuc"),
+    "solve_triangular": lambda v: sl.solve_triangular(v.reshape(3, 3), RHS, lower=True),
+    "cho_solve": lambda v: sl.cho_solve(sl.cho_factor(v.reshape(3, 3) @ v.reshape(3, 3).T),
+                                        RHS),
+    "solve_sylvester": lambda v: sl.solve_sylvester(v.reshape(3, 3)[:2, :2], B2,
+                                                    v.reshape(3, 3)[1:, 1:]),
+    "solve_banded": lambda v: sl.solve_banded((1, 1), v.reshape(3, 3), RHS),
+    "expm": lambda v: sl.expm(0.5 * v.reshape(3, 3)),
+    "logm": lambda v: sl.logm(v.reshape(3, 3) @ v.reshape(3, 3).T),
+    "sqrtm": lambda v: sl.sqrtm(v.reshape(3, 3) @ v.reshape(3, 3).T),
+}
+
+
+@pytest.mark.parametrize("name", DECOMPOSITIONS)
+def test_linalg_decompositions(forced_plan, name):
+    """scipy.linalg's twins of dualgrad's linear-algebra rules, unchanged."""
+    f = DECOMPOSITIONS[name]
+    point = (SPD if name in ("solve_banded",) else Q).ravel()
+    check(forced_plan, f, point, tiers=ARRAY, rtol=1e-5, atol=1e-7,
+          order=2 if name in ("svdvals", "eigh values", "expm", "norm nuc") else 1)
+    np.testing.assert_allclose(value_on_arrays(f, point), f(point), rtol=1e-10, atol=1e-12)
+
+
 def test_linalg_reads_scipy_triangle():
     """On a matrix that is not symmetric, the value is SciPy's (which reads one
     triangle), and so is the derivative."""
