@@ -164,17 +164,19 @@ def _shape(x):
 
 
 def _zeros_like(x):
-    """Zero tangents for a constant leaf (float64 zeros of its shape, on its device)."""
+    """Zero tangents for a constant leaf (zeros of its shape, on its device):
+    float64, or complex128 for complex values, whose gradients are complex."""
     a = x._a if isinstance(x, TensorBase) else x
     while type(a) is DualArray:
         a = a.value
     if isinstance(a, TensorBase):
         a = a._a
+    dtype = np.complex128 if np.iscomplexobj(a) else np.float64
     if gpu.is_device_array(a):
-        return np.zeros_like(a, dtype=np.float64)
+        return np.zeros_like(a, dtype=dtype)
     if np.ndim(a) == 0 and not isinstance(a, np.ndarray):
-        return 0.0
-    return np.zeros(_shape(a))
+        return dtype(0)
+    return np.zeros(_shape(a), dtype=dtype)
 
 
 @contextlib.contextmanager
@@ -605,11 +607,11 @@ def _carries_tangents(v):
 
 
 def _is_float(o):
-    """Whether an output leaf is real floating values (differentiated)."""
-    if isinstance(o, (float, DualArray, TensorBase)):
+    """Whether an output leaf is floating values, real or complex (differentiated)."""
+    if isinstance(o, (float, complex, DualArray, TensorBase)):
         return True
     dtype = getattr(o, "dtype", None)
-    return dtype is not None and np.dtype(dtype).kind == "f"
+    return dtype is not None and np.dtype(dtype).kind in "fc"
 
 
 def _as_value(p):
@@ -618,13 +620,15 @@ def _as_value(p):
         return p._a
     if type(p) is DualArray or gpu.is_device_array(p):
         return p
-    return np.asarray(p, dtype=np.float64) if not isinstance(p, np.ndarray) else p
+    if isinstance(p, np.ndarray):
+        return p
+    return np.asarray(p, dtype=np.complex128 if np.iscomplexobj(p) else np.float64)
 
 
 def _as_tangent(t, p):
     if isinstance(t, (TensorBase, DualArray)) or gpu.is_device_array(t):
         return t
-    return np.asarray(t, dtype=np.float64)
+    return np.asarray(t, dtype=np.complex128 if np.iscomplexobj(t) else np.float64)
 
 
 def _recorded(out_leaves, out_tree, floats, inputs, name, fn, saved):

@@ -77,7 +77,6 @@ def _conj(x):
 
 
 def _real(x):
-    # Real matrices only in this round: the real part is the value itself.
     return np.real(x) if np.iscomplexobj(values_of(x)) else x
 
 
@@ -341,14 +340,68 @@ def eigvalsh(a, UPLO="L"):
     return _eigvalsh(a, _check_uplo(UPLO))
 
 
+# eig: A = V diag(w) V^-1 with distinct eigenvalues (Giles 2008, "An extended
+# collection of matrix derivative results"; PyTorch's linalg_eig_jvp). With
+# X = V^-1 dA V: dw = diag(X) and dV = V (F * X), F the reciprocal gaps; then
+# dV -= V Re(diag(V^H dV)), which keeps NumPy's unit-norm columns. The phase
+# of each column is NumPy's choice (a gauge): functions of the eigenvectors
+# that do not depend on it (|V|, V diag(f(w)) V^-1) have exact derivatives.
+
+_EigResult = type(np.linalg.eig(np.eye(1)))
+
+
+@custom_jvp
+def _eig(a):
+    w, V = np.linalg.eig(values_of(a))
+    return w, V
+
+
+@_eig.defjvp
+@_quiet
+def _eig_jvp(primals, tangents):
+    a, = primals
+    da, = tangents
+    w, V = _eig(a)
+    X = np.linalg.solve(V, np.matmul(da, V))
+    dV = np.matmul(V, chain(_reciprocal_gaps(w), X))
+    dV = dV - V * np.expand_dims(_real(np.sum(_conj(V) * dV, axis=-2)), -2)
+    return (w, V), (_diagonal(X), dV)
+
+
+@custom_jvp
+def _eigvals(a):
+    return np.linalg.eigvals(values_of(a))
+
+
+@_eigvals.defjvp
+def _eigvals_jvp(primals, tangents):
+    # dw = diag(V^-1 dA V): no reciprocal gaps, exact at repeated eigenvalues
+    # where V stays invertible.
+    a, = primals
+    da, = tangents
+    w, V = _eig(a)
+    return _eigvals(a), _diagonal(np.linalg.solve(V, np.matmul(da, V)))
+
+
+@_constant_tensors_unwrapped
 def eig(a):
-    raise TypeError("np.linalg.eig: complex results are not supported yet; use eigh for "
-                    "symmetric matrices")
+    """np.linalg.eig: ``(eigenvalues, eigenvectors)`` of a square matrix,
+    complex unless every eigenvalue is real (as NumPy's).
+
+    The eigenvalues' derivatives are exact where the eigenvectors are
+    independent; the eigenvectors' are those of unit-norm columns of NumPy's
+    phases, inf or nan where eigenvalues repeat: differentiate functions of
+    them that do not depend on the phases (PyTorch's rule too).
+    """
+    _square("np.linalg.eig", a)
+    return _EigResult(*_eig(a))
 
 
+@_constant_tensors_unwrapped
 def eigvals(a):
-    raise TypeError("np.linalg.eigvals: complex results are not supported yet; use eigvalsh "
-                    "for symmetric matrices")
+    """np.linalg.eigvals: the eigenvalues of a square matrix."""
+    _square("np.linalg.eigvals", a)
+    return _eigvals(a)
 
 
 # ---------------------------------------------------------------------------
