@@ -177,6 +177,12 @@ OPERATIONS = {
     "parts": (
         lambda a, b: np.real(a) * np.imag(a) + np.angle(a) - np.abs(a) + np.sum(np.conj(a) @ b),
         lambda a, b: a.real * a.imag + torch.angle(a) - a.abs() + (a.conj() @ b).sum()),
+    "eigvals": (lambda a, b: np.linalg.eigvals(a) * b[0, 0],
+                lambda a, b: torch.linalg.eigvals(a) * b[0, 0]),
+    "svd values": (lambda a, b: np.linalg.svd(a, compute_uv=False) * b[0, 0],
+                   lambda a, b: torch.linalg.svdvals(a) * b[0, 0]),
+    "eigvalsh": (lambda a, b: np.linalg.eigvalsh(a + np.conj(a.T)) * b[0, 0],
+                 lambda a, b: torch.linalg.eigvalsh(a + a.mH) * b[0, 0]),
     "where": (lambda a, b: np.where(np.abs(a) > 0.5, a, 2 * a) * b[0, 0],
               lambda a, b: torch.where(a.abs() > 0.5, a, 2 * a) * b[0, 0]),
 }
