@@ -252,6 +252,7 @@ WITHOUT_SCIPY = textwrap.dedent("""
     dg.ndtr(t).sum().backward()
     for call in (lambda: dg.erfcx(0.5), lambda: dg.erfcx(dg.Dual(0.5, 1.0)),
                  lambda: dg.jv(1.0, np.array([0.5])), lambda: dg.tensor([0.5]).erfcx(),
+                 lambda: dg.tensor([0.5]).erfcx_(), lambda: dg.tensor([0.5]).jv(1.0),
                  lambda: dg.grad(dg.i0)(0.5)):
         try:
             call()

@@ -438,5 +438,5 @@ def needs_scipy(rule):
             return True
         todo += [BY_NAME[n.func.id] for d in r.d if d is not None
                  for n in ast.walk(ast.parse(d, mode="eval"))
-                 if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in BY_NAME]
+                 if isinstance(n, ast.Call) and getattr(n.func, "id", None) in BY_NAME]
     return False
