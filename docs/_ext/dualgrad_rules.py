@@ -7,7 +7,7 @@ documentation reads them rather than repeating them:
 
 ``.. dualgrad-rules::``
     A table of every row: name, arity, derivative expressions, NumPy ufuncs,
-    ``math`` function and Python operator.
+    ``scipy.special`` ufuncs, ``math`` function and Python operator.
 
 ``.. dualgrad-functions::``
     An ``autofunction`` entry for every ``dualgrad.<name>`` function, in table
@@ -57,7 +57,9 @@ def _derivatives(rule):
     integer = getattr(rule, "integer", ())   # operands that are integer parameters
     for i, (operand, d) in enumerate(zip(rule.operands, rule.d)):
         label = "d/dx" if rule.arity == 1 else f"d/d{operand}"
-        if i in integer:
+        if i in integer and d == "nan":
+            parts.append(f"``{operand}``: constant order, not differentiated (nan along it)")
+        elif i in integer:
             parts.append(f"``{operand}``: integer parameter, not differentiated")
         else:
             parts.append(f"{label} = ``{'0' if d is None else d}``")
@@ -94,13 +96,14 @@ class RulesTable(_TableDirective):
         lines = [
             ".. list-table:: The derivative table (generated from ``dualgrad/_rules/table.py``)",
             "   :header-rows: 1",
-            "   :widths: 14 6 46 16 9 9",
+            "   :widths: 12 5 40 13 14 8 8",
             "   :class: dualgrad-rules",
             "",
             "   * - name",
             "     - arity",
             "     - derivatives (rule language)",
             "     - NumPy ufuncs",
+            "     - ``scipy.special`` ufuncs",
             "     - ``math``",
             "     - operator (``operator.<name>``)",
         ]
@@ -110,6 +113,8 @@ class RulesTable(_TableDirective):
                 f"     - {r.arity}",
                 f"     - {_derivatives(r)}",
                 f"     - {_literals(r.ufuncs, 'np.')}",
+                f"     - {_literals(r.scipy)}"
+                f"{' (values need SciPy)' if table.needs_scipy(r) else ''}",
                 f"     - {_literals((r.math,) if r.math else ())}",
                 f"     - {_literals((r.operator,) if r.operator else ())}",
             ]

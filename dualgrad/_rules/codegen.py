@@ -17,9 +17,9 @@ import re
 import sys
 
 try:
-    from .table import BY_NAME, CONSTANTS, RULES
+    from .table import BY_NAME, CONSTANTS, RULES, needs_scipy
 except ImportError:  # loaded by path from setup.py, before the package is built
-    from table import BY_NAME, CONSTANTS, RULES
+    from table import BY_NAME, CONSTANTS, RULES, needs_scipy
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PACKAGE = os.path.dirname(HERE)
@@ -162,6 +162,7 @@ def pxd():
         "    double dg_chain(double partial, double t)   # partial * t, exactly 0 where t is 0",
         "    double dg_chain_both(double a, double b)    # a * b, exactly 0 where a or b is 0",
         "    void dg_chain_pair(double *o, double p0, double p1, const double *t)  # two dg_chain",
+        "    int dg_scipy_load()   # SciPy's C functions for the rows that need them: 1 if found",
     ]
     for r in RULES:
         for kind, prefix in (("double", "dg"), ("dg_dual", "dgd")):
@@ -244,6 +245,7 @@ def template_namespace():
         "unary": [r for r in RULES if r.arity == 1],
         "binary": [r for r in RULES if r.arity == 2],
         "dnames": derivative_names,
+        "needs_scipy": needs_scipy,
     }
 
 

@@ -176,4 +176,107 @@ DG_FN double dg_psi(double n, double x)
     return fmod(n, 2.0) == 1.0 ? sum : -sum;
 }
 
+/* ---- SciPy's special functions --------------------------------------------
+ * Values libm lacks (erfcx, erfinv, ndtri, the Bessel functions, beta) come
+ * from SciPy's own C implementations, which scipy.special.cython_special
+ * exports as capsules: the same code as the scipy.special ufuncs, so a row
+ * agrees with SciPy to the last bit, and no approximation of ours (erfinv by
+ * Giles' formula loses digits) has to be maintained. SciPy is optional: each
+ * function is a pointer, set once at import by dg_scipy_load() where SciPy is
+ * installed, and called through dg_sf_<name>. An unset pointer gives nan (the
+ * Python layer refuses these rows without SciPy before one is reached).
+ *
+ * Under CUDA the same names are CUDA's math functions where CUDA has them, nan
+ * elsewhere, so that every row has its kernels; gpu/rows.py launches none of
+ * these rows' kernels (table.needs_scipy) and computes them on the host. */
+#define DG_SCIPY_UNARY(X) X(erfcx) X(erfinv) X(erfcinv) X(log_ndtr) X(ndtri) \
+    X(i0) X(i0e) X(i1) X(i1e) X(j0) X(j1) X(y0) X(y1)
+#define DG_SCIPY_BINARY(X) X(jv) X(iv) X(kv) X(beta) X(betaln)
+
+#ifdef __CUDACC__
+DG_FN double dg_sf_erfcx(double x) { return erfcx(x); }
+DG_FN double dg_sf_erfinv(double x) { return erfinv(x); }
+DG_FN double dg_sf_erfcinv(double x) { return erfcinv(x); }
+DG_FN double dg_sf_log_ndtr(double x) { (void)x; return DG_NAN; }
+DG_FN double dg_sf_ndtri(double x) { return normcdfinv(x); }
+DG_FN double dg_sf_i0(double x) { return cyl_bessel_i0(x); }
+DG_FN double dg_sf_i0e(double x) { (void)x; return DG_NAN; }
+DG_FN double dg_sf_i1(double x) { return cyl_bessel_i1(x); }
+DG_FN double dg_sf_i1e(double x) { (void)x; return DG_NAN; }
+DG_FN double dg_sf_j0(double x) { return j0(x); }
+DG_FN double dg_sf_j1(double x) { return j1(x); }
+DG_FN double dg_sf_y0(double x) { return y0(x); }
+DG_FN double dg_sf_y1(double x) { return y1(x); }
+#define DG_SF_NONE2(name) \
+    DG_FN double dg_sf_##name(double x, double y) { (void)x; (void)y; return DG_NAN; }
+DG_SCIPY_BINARY(DG_SF_NONE2)
+#else
+/* cython_special's signatures: the value, then Cython's skip-dispatch flag. */
+#define DG_SF_UNARY(name) \
+    static double (*dg_sf_##name##_ptr)(double, int); \
+    DG_FN double dg_sf_##name(double x) \
+    { return dg_sf_##name##_ptr ? dg_sf_##name##_ptr(x, 0) : DG_NAN; }
+#define DG_SF_BINARY(name) \
+    static double (*dg_sf_##name##_ptr)(double, double, int); \
+    DG_FN double dg_sf_##name(double x, double y) \
+    { return dg_sf_##name##_ptr ? dg_sf_##name##_ptr(x, y, 0) : DG_NAN; }
+DG_SCIPY_UNARY(DG_SF_UNARY)
+DG_SCIPY_BINARY(DG_SF_BINARY)
+
+#ifdef Py_PYTHON_H
+/* The capsule of cython_special's double version of `name`: fused functions
+ * are exported once per type as __pyx_fuse_<i><name>, in an order that varies
+ * between SciPy versions, so the signature (the capsule's name) picks it. */
+static void *dg_scipy_capsule(PyObject *api, const char *name, const char *signature)
+{
+    const char *prefixes[4] = {"", "__pyx_fuse_0", "__pyx_fuse_1", "__pyx_fuse_2"};
+    char key[64];
+    int i;
+    for (i = 0; i < 4; i++) {
+        PyObject *cap;
+        PyOS_snprintf(key, sizeof key, "%s%s", prefixes[i], name);
+        cap = PyDict_GetItemString(api, key);
+        if (cap && PyCapsule_CheckExact(cap) && PyCapsule_IsValid(cap, signature))
+            return PyCapsule_GetPointer(cap, signature);
+    }
+    return NULL;
+}
+
+/* Set the pointers above from SciPy, once per module that includes this
+ * header. Returns 1 if every function was found, 0 if SciPy is missing or
+ * lacks one (that row then refuses to run); never raises. */
+static int dg_scipy_load(void)
+{
+    PyObject *module, *api;
+    int found = 1;
+    module = PyImport_ImportModule("scipy.special.cython_special");
+    if (!module) {
+        PyErr_Clear();
+        return 0;
+    }
+    api = PyObject_GetAttrString(module, "__pyx_capi__");
+    Py_DECREF(module);
+    if (!api || !PyDict_Check(api)) {
+        Py_XDECREF(api);
+        PyErr_Clear();
+        return 0;
+    }
+#define DG_SF_LOAD1(name) \
+    dg_sf_##name##_ptr = (double (*)(double, int))dg_scipy_capsule( \
+        api, #name, "double (double, int __pyx_skip_dispatch)"); \
+    found = found && dg_sf_##name##_ptr != NULL;
+#define DG_SF_LOAD2(name) \
+    dg_sf_##name##_ptr = (double (*)(double, double, int))dg_scipy_capsule( \
+        api, #name, "double (double, double, int __pyx_skip_dispatch)"); \
+    found = found && dg_sf_##name##_ptr != NULL;
+    DG_SCIPY_UNARY(DG_SF_LOAD1)
+    DG_SCIPY_BINARY(DG_SF_LOAD2)
+#undef DG_SF_LOAD1
+#undef DG_SF_LOAD2
+    Py_DECREF(api);
+    return found;
+}
+#endif /* Py_PYTHON_H */
+#endif /* __CUDACC__ */
+
 #endif

@@ -17,6 +17,41 @@ from dualgrad._rules.table import BY_NAME, RULES
 
 UFUNC_OPS = {getattr(np, u): r.opcode for r in RULES for u in r.ufuncs}
 
+
+# ---------------------------------------------------------------------------
+# SciPy's special functions: the ufuncs of scipy.special that a row computes
+# (the table's ``scipy`` names) join UFUNC_OPS, so that every tier's
+# __array_ufunc__ runs the row: scipy.special.erfcx(x) is dualgrad.erfcx(x) on
+# a Dual, a Var, a DualArray or a Tensor. SciPy is optional, so the map is
+# filled only where it imports; it is imported here, with dualgrad, because a
+# ufunc must be in the map before the first call that passes it.
+
+def _scipy_special():
+    try:
+        import scipy.special
+    except ImportError:
+        return None
+    return scipy.special
+
+
+SCIPY_UFUNCS = {}           # scipy.special ufunc: the row's name
+_special = _scipy_special()
+if _special is not None:
+    for _r in RULES:
+        for _u in _r.scipy:
+            _f = getattr(_special, _u, None)
+            if isinstance(_f, np.ufunc):
+                UFUNC_OPS[_f] = _r.opcode
+                SCIPY_UFUNCS[_f] = _r.name
+del _special
+
+
+def scipy_missing(name):
+    """The error of a row whose values need SciPy's C functions, where SciPy is missing."""
+    return ImportError(f"dualgrad.{name} computes its values with SciPy's C implementation, and "
+                       f"SciPy is not installed (or lacks {name}): install it with "
+                       f"`pip install scipy`")
+
 VALUE_UFUNCS = frozenset((np.equal, np.not_equal, np.less, np.less_equal, np.greater,
                           np.greater_equal, np.isnan, np.isinf, np.isfinite, np.signbit))
 
@@ -42,6 +77,11 @@ def array_ufunc(ufunc, method, inputs, kwargs, apply, value):
     if method != "__call__":
         return getattr(ufunc, method)(*[object_scalar(a) for a in inputs], **kwargs)
     if any(isinstance(a, np.ndarray) for a in inputs):
+        name = SCIPY_UFUNCS.get(ufunc)
+        if name is not None and not kwargs:
+            # SciPy's ufuncs have no object loop: dualgrad.<name> maps object arrays
+            from dualgrad._scalar import dual
+            return getattr(dual, name)(*[object_scalar(a) for a in inputs])
         return ufunc(*[object_scalar(a) for a in inputs], **kwargs)
     if kwargs:
         return NotImplemented

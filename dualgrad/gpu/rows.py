@@ -10,7 +10,7 @@ import numpy as np
 
 from dualgrad import gpu
 from dualgrad._array.dualarray import DualArray, make
-from dualgrad._rules.table import RULES
+from dualgrad._rules.table import RULES, needs_scipy
 from dualgrad.gpu import loader
 
 BLOCK = 256
@@ -22,6 +22,10 @@ _NAMES = tuple(r.name for r in RULES)
 # Per row and operand, whether the table gives a derivative: for one that is
 # identically zero (floor, sign, ...) the general rule gives the zeros, as on the CPU.
 _HAS_D = tuple(tuple(d is not None for d in r.d) for r in RULES)
+# Rows whose values come from SciPy's C code (erfcx, the Bessel functions, ...):
+# the kernels have no SciPy, so these rows run on the host, their operands
+# copied over and the result copied back (correct, not fast).
+_ON_HOST = frozenset(r.opcode for r in RULES if needs_scipy(r))
 
 
 def _launch(source, kernel, dtype, device, n, args):
@@ -72,6 +76,9 @@ def value(op, x, y=None, binary=False):
     if like is None:
         return None
     shape, dtype, device = like
+    if op in _ON_HOST:
+        args = (x, y) if binary else (x,)
+        return _to_device(_row(op)(*[_to_host(a) for a in args]), dtype, device)
     o = _empty(shape, dtype, device)
     if binary:
         args = (*_split(x), *_split(y), o, np.int64(o.size))
@@ -106,6 +113,13 @@ def dual(op, args):
                            for t in tangents):
         return None
     shape, dtype, device = like
+    if op in _ON_HOST:
+        host = [a if t is None else make(_to_host(a.value), _to_host(t), level)
+                for a, t in zip(args, tangents)]
+        host = [_to_host(a) if t is None else a for a, t in zip(host, tangents)]
+        out = _row(op)(*host)
+        return make(_to_device(out.value, dtype, device), _to_device(out.tangent, dtype, device),
+                    level)
     n = int(np.prod(shape, dtype=np.int64))
     o, to = _empty(shape, dtype, device), _empty((k,) + shape, dtype, device)
     if len(args) == 1:
@@ -132,6 +146,11 @@ def grad(op, which, g, x, y, ans):
             not binary and (_is_number(x) or _is_number(ans))):
         return None
     shape, dtype, device = like
+    if op in _ON_HOST:
+        operands = (x, y) if binary else (x,)
+        d = _derivatives(op)[which](*[_to_host(a) for a in operands + (ans,)])
+        product = g * _to_device(np.asarray(d, dtype=np.float64), dtype, device)
+        return gpu.cupy().where(g == 0, 0.0, product).astype(dtype)    # dg_chain's strong zero
     o = _empty(shape, dtype, device)
     if binary:
         kernel = f"dualgrad_grad_{_NAMES[op]}_d{'xy'[which]}"
@@ -141,3 +160,37 @@ def grad(op, which, g, x, y, ans):
         args = (g, x, ans, o, np.int64(o.size))
     _launch("grad", kernel, dtype, device, o.size, args)
     return o
+
+
+# ---------------------------------------------------------------------------
+# The rows computed on the host (_ON_HOST)
+
+def _to_host(a):
+    return a.get() if gpu.is_device_array(a) else a
+
+
+def _to_device(a, dtype, device):
+    cp = gpu.cupy()
+    with cp.cuda.Device(device):
+        return cp.asarray(np.asarray(a, dtype=dtype))
+
+
+def _row(op):
+    """dualgrad.<name> of row op: the CPU's C loops, on ndarrays and DualArrays."""
+    from dualgrad._scalar import dual
+    return getattr(dual, _NAMES[op])
+
+
+_HOST_DERIVATIVES = {}
+
+
+def _derivatives(op):
+    """Row op's derivatives as functions of ndarrays (the table's expressions
+    over dualgrad's functions, which run the CPU's C code)."""
+    ds = _HOST_DERIVATIVES.get(op)
+    if ds is None:
+        from dualgrad._scalar import dual
+        namespace = {r.name: getattr(dual, r.name) for r in RULES}
+        namespace["where"] = np.where
+        ds = _HOST_DERIVATIVES[op] = RULES[op].derivatives(namespace)
+    return ds

@@ -168,7 +168,8 @@ by_rule = pytest.mark.parametrize("rule", RULES, ids=lambda r: r.name)
 # (see conftest.TORCH_RTOL): it is the derivative of digamma and lgamma, the second
 # derivative of lgamma and gamma.
 RTOL1 = {**TORCH_RTOL}
-RTOL2 = {**TORCH_RTOL, "lgamma": 1e-9, "gamma": 1e-9}
+# (betaln's digamma(x) - digamma(x + y) magnifies torch's trigamma error in the HVP)
+RTOL2 = {**TORCH_RTOL, "lgamma": 1e-9, "gamma": 1e-9, "beta": 1e-7, "betaln": 1e-7}
 
 
 def sample(rule, i, shape, salt):
@@ -197,15 +198,15 @@ def _tol(rule):
 def test_row_same_shape(rule, form):
     tf = torch_function(torch, rule)
     if integer_operands(rule):
-        # polygamma: an int order, the tensor differentiated
-        assert rule.name == "polygamma"
-        for n in range(0, 5):
+        # polygamma, jv, iv, kv: an int order, the tensor differentiated
+        assert integer_operands(rule) == (0,)
+        for n in range(0, 5 if rule.name == "polygamma" else 4):
             x = sample(rule, 1, (3, 4), n)
             if form == "function":
-                f = lambda x, n=n: dg.polygamma(n, x)  # noqa: E731
+                f = lambda x, n=n: getattr(dg, rule.name)(n, x)  # noqa: E731
             else:
                 # torch.Tensor.polygamma(n) is polygamma(n, self): the order first
-                f = lambda x, n=n: x.polygamma(n)  # noqa: E731
+                f = lambda x, n=n: getattr(x, rule.name)(n)  # noqa: E731
             check(f, lambda x, n=n: tf(n, x), x, **_tol(rule))
         return
     xs = [sample(rule, i, (3, 4), 1) for i in range(rule.arity)]

@@ -43,6 +43,12 @@ REFERENCE = {
     "lgamma": (math.lgamma, 1e-15, 1e-15),
     "digamma": (sc.digamma, 1e-15, 1e-15),
     "polygamma": (_polygamma, 1e-15, 1e-15),
+    # The rows of scipy.special ufuncs: SciPy's own values. Those computed by
+    # SciPy's C code (erfcx, i0, jv, beta, ...) are the same bits; the others
+    # are written in prelude.h or the table and agree to rounding.
+    **{r.name: (getattr(sc, r.scipy[0]), 4e-15, 1e-300) for r in RULES if r.scipy and not r.ufuncs
+       and r.name not in ("sigmoid", "erf", "erfc", "gamma", "lgamma", "digamma")},
+    "sinc": (np.sinc, 1e-15, 0.0),
 }
 
 def _lgamma(x):
@@ -51,7 +57,10 @@ def _lgamma(x):
 
 # The same rows at non-finite and extreme inputs, where SciPy is defined everywhere.
 EDGE_REFERENCE = {"sigmoid": sc.expit, "erf": sc.erf, "erfc": sc.erfc, "gamma": sc.gamma,
-                  "lgamma": _lgamma, "digamma": sc.digamma, "polygamma": _polygamma}
+                  "lgamma": _lgamma, "digamma": sc.digamma, "polygamma": _polygamma,
+                  **{r.name: getattr(sc, r.scipy[0]) for r in RULES if r.scipy and r.name not in
+                     ("sigmoid", "erf", "erfc", "gamma", "lgamma", "digamma")},
+                  "sinc": np.sinc}
 
 # Exact derivatives of the special functions, for a check tighter than PyTorch allows.
 DERIVATIVE_REFERENCE = {
@@ -62,6 +71,21 @@ DERIVATIVE_REFERENCE = {
     "erf": lambda x: [2 / math.sqrt(math.pi) * math.exp(-x * x)],
     "erfc": lambda x: [-2 / math.sqrt(math.pi) * math.exp(-x * x)],
     "sigmoid": lambda x: [sc.expit(x) * sc.expit(-x)],
+    # SciPy's derivatives of the Bessel functions (jvp, ivp, ...), computed by
+    # its own recurrences; nan along an order (not differentiated).
+    "i0": lambda x: [sc.ivp(0, x)],
+    "i1": lambda x: [sc.ivp(1, x)],
+    "j0": lambda x: [sc.jvp(0, x)],
+    "j1": lambda x: [sc.jvp(1, x)],
+    "y0": lambda x: [sc.yvp(0, x)],
+    "y1": lambda x: [sc.yvp(1, x)],
+    "jv": lambda v, x: [math.nan, sc.jvp(v, x)],
+    "iv": lambda v, x: [math.nan, sc.ivp(v, x)],
+    "kv": lambda v, x: [math.nan, sc.kvp(v, x)],
+    "betaln": lambda a, b: [sc.digamma(a) - sc.digamma(a + b), sc.digamma(b) - sc.digamma(a + b)],
+    "ndtr": lambda x: [math.exp(-x * x / 2) / math.sqrt(2 * math.pi)],
+    "erfinv": lambda x: [1 / (2 / math.sqrt(math.pi) * math.exp(-sc.erfinv(x) ** 2))],
+    "ndtri": lambda x: [1 / (math.exp(-sc.ndtri(x) ** 2 / 2) / math.sqrt(2 * math.pi))],
 }
 
 def fn(rule):
@@ -215,7 +239,7 @@ def test_int_inputs_follow_numpy(rule):
         assert type(out) is type(want)
         np.testing.assert_array_equal(out, want)
     else:
-        assert out == fn(rule)(*map(float, args))
+        assert same_float(out, fn(rule)(*map(float, args)), 0.0)
 
 
 # ---------------------------------------------------------------------------
@@ -234,9 +258,12 @@ def test_derivative_matches_central_differences(rule, rule_points):
 
 @pytest.mark.parametrize("rule", [r for r in RULES if integer_operands(r)], ids=lambda r: r.name)
 def test_integer_parameter_has_zero_derivative(rule, rule_points):
+    # zero for a discrete order (polygamma); nan, never a silent 0, for an order
+    # the table does not differentiate (the Bessel functions': any real)
     for point in rule_points(rule):
         ad = dual_partials(rule, point)
-        assert all(ad[i] == 0.0 for i in integer_operands(rule)), point
+        assert all(ad[i] == 0.0 if rule.d[i] is None else math.isnan(ad[i])
+                   for i in integer_operands(rule)), point
 
 
 @by_name
@@ -306,14 +333,15 @@ def test_k_directions_equal_k_single_runs(rule, k, rule_points):
                    for j in range(k)]
         assert isinstance(out.tangent, np.ndarray) and out.tangent.shape == (k,)
         assert out.value == fn(rule)(*point)
-        assert out.tangent.tolist() == [s.tangent for s in singles]
+        # (a seeded order of jv has a nan tangent: nan equals nan here)
+        np.testing.assert_array_equal(out.tangent, [s.tangent for s in singles])
         if rule.arity == 2:
             for i in range(2):
                 args = [dg.Dual(v, seeds[j].tolist()) if j == i else v for j, v in enumerate(point)]
                 mixed = fn(rule)(*args)
                 one = [fn(rule)(*[dg.Dual(v, float(seeds[j][d])) if j == i else v
                                   for j, v in enumerate(point)]).tangent for d in range(k)]
-                assert mixed.tangent.tolist() == one
+                np.testing.assert_array_equal(mixed.tangent, one)
 
 
 # ---------------------------------------------------------------------------
