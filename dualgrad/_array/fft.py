@@ -354,3 +354,81 @@ def ifftshift(x, axes=None):
     x = _operand(x)
     shift, axes = _shifts(x, axes, -1)
     return np.roll(x, shift, axes)
+
+
+# ---------------------------------------------------------------------------
+# dualgrad.fft: torch.fft's functions, with its argument names (input, n, s,
+# dim, norm), on Tensors (arrays are made Tensors, as torch.fft takes Tensors
+# only). Traced values go to the functions above.
+
+def _tensor(x):
+    if isinstance(x, (TensorBase, DualArray)):
+        return x
+    from dualgrad._array.ops import _ten
+    return _ten(x)
+
+
+def _torch_one(name):
+    def fn(input, n=None, dim=-1, norm=None):
+        return _one(name, _tensor(input), n, dim, norm)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"``torch.fft.{name}``: the transform of ``input`` along ``dim``, ``n`` points."
+    return fn
+
+
+def _torch_many(name, dims):
+    kind = name.replace("2", "n")
+
+    def fn(input, s=None, dim=dims, norm=None):
+        if isinstance(dim, (int, np.integer)):
+            dim = (dim,)
+        # torch takes the last len(s) dimensions for s without dim, silently.
+        return _many(kind, _tensor(input), s, dim, norm, warn=False)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = (f"``torch.fft.{name}``: the transform of ``input`` over ``dim``, ``s`` "
+                  f"points along each.")
+    return fn
+
+
+def _torch_shift(name):
+    def fn(input, dim=None):
+        return globals()[name](_tensor(input), dim)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"``torch.fft.{name}`` over ``dim`` (all dimensions by default)."
+    return fn
+
+
+def _torch_freq(name):
+    def fn(n, d=1.0, *, dtype=None, requires_grad=False):
+        from dualgrad._array.ops import tensor
+        return tensor(getattr(np.fft, name)(n, d), dtype=dtype, requires_grad=requires_grad)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"``torch.fft.{name}``: the sample frequencies, a Tensor (a constant)."
+    return fn
+
+
+def torch_module():
+    """The module ``dualgrad.fft`` (as ``torch.fft``)."""
+    import types
+    module = types.ModuleType("dualgrad.fft", "Discrete Fourier transforms of Tensors, as "
+                              "``torch.fft`` (each differentiable, to any order).")
+    names = []
+    for name in ("fft", "ifft", "rfft", "irfft", "hfft", "ihfft"):
+        names.append(name)
+        setattr(module, name, _torch_one(name))
+    for name in ("fft2", "ifft2", "rfft2", "irfft2"):
+        names.append(name)
+        setattr(module, name, _torch_many(name, (-2, -1)))
+    for name in ("fftn", "ifftn", "rfftn", "irfftn"):
+        names.append(name)
+        setattr(module, name, _torch_many(name, None))
+    for name in ("fftshift", "ifftshift"):
+        names.append(name)
+        setattr(module, name, _torch_shift(name))
+    for name in ("fftfreq", "rfftfreq"):
+        names.append(name)
+        setattr(module, name, _torch_freq(name))
+    for name in names:
+        getattr(module, name).__module__ = "dualgrad.fft"
+    module.__all__ = names
+    return module

@@ -341,6 +341,43 @@ def test_s_without_axes_warns_as_numpy():
 
 
 # ---------------------------------------------------------------------------
+# dg.fft: torch.fft's names and arguments
+
+TORCH_CALLS = [
+    ("fft", dict(n=7, dim=0, norm="ortho")), ("ifft", dict(n=3)), ("rfft", dict(dim=0)),
+    ("irfft", dict(n=5, norm="forward")), ("hfft", dict(n=4, dim=0)), ("ihfft", dict(n=6)),
+    ("fft2", dict(s=(3, 5))), ("ifft2", dict(dim=(1, 0), norm="forward")),
+    ("rfft2", dict(s=(2, 2))), ("irfft2", {}), ("fftn", dict(dim=1)),
+    ("ifftn", dict(s=(5,))), ("rfftn", dict(s=(3, 4), dim=(1, 0))),
+    ("irfftn", dict(s=(4, 7), norm="ortho")), ("fftshift", {}), ("ifftshift", dict(dim=0)),
+]
+
+
+@pytest.mark.parametrize("name,kw", TORCH_CALLS, ids=[c[0] for c in TORCH_CALLS])
+def test_dg_fft_is_torch_fft(name, kw):
+    import dualgrad.fft
+    rng = _rng("torch-ns", name)
+    x = _input((4, 3), not name.startswith(("rfft", "ihfft")), rng)
+    t, tt = dg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    y, ty = getattr(dualgrad.fft, name)(t, **kw), getattr(torch.fft, name)(tt, **kw)
+    np.testing.assert_allclose(y.detach().numpy(), ty.detach().resolve_conj().numpy(),
+                               rtol=1e-13, atol=1e-13)
+    u, w = _weights(y.detach().numpy(), rng)
+    _loss(y, u, w).backward()
+    _torch_loss(ty, u, w).backward()
+    np.testing.assert_allclose(t.grad.numpy(), tt.grad.resolve_conj().numpy(), rtol=1e-12,
+                               atol=1e-12)
+
+
+def test_dg_fft_frequencies_are_tensors():
+    f = dg.fft.rfftfreq(5, 0.25, dtype=dg.float32)
+    assert isinstance(f, dg.Tensor) and f.dtype == np.float32
+    np.testing.assert_array_equal(f.numpy(), torch.fft.rfftfreq(5, 0.25).numpy())
+    np.testing.assert_array_equal(dg.fft.fftfreq(6).numpy(), torch.fft.fftfreq(
+        6, dtype=torch.float64).numpy())
+
+
+# ---------------------------------------------------------------------------
 # scipy.fft
 
 scipy_fft = pytest.importorskip("scipy.fft")
@@ -393,3 +430,34 @@ def test_scipy_fft_second_order():
     grad = dg.grad(loss)
     fd = np.stack([(grad(p + e) - grad(p - e)) / 2e-5 for e in np.eye(8) * 1e-5], -1)
     np.testing.assert_allclose(dg.hessian(loss)(p), fd, rtol=1e-5, atol=1e-6)
+
+
+def test_scipy_restore_and_install():
+    from dualgrad import scipy_functions as SF
+
+    def power(x):
+        return np.sum(np.abs(scipy_fft.fft(x)) ** 2)
+    x = np.array([0.5, -1.0, 2.0])
+    SF.restore()
+    try:
+        with pytest.raises(TypeError, match="no dualgrad rule"):
+            dg.grad(power)(x)
+        np.testing.assert_array_equal(scipy_fft.fft(x), np.fft.fft(x))
+    finally:
+        SF.install()
+    np.testing.assert_allclose(dg.grad(power)(x), 6 * x, rtol=1e-14)     # Parseval: 3 |x|^2
+
+
+def test_scipy_fft_imported_after_dualgrad():
+    import subprocess
+    import sys
+    code = (
+        "import sys, numpy as np, dualgrad as dg\n"
+        "assert 'scipy' not in sys.modules\n"
+        "from scipy.fft import rfft\n"
+        "g = dg.grad(lambda x: np.sum(np.abs(rfft(x, norm='ortho')) ** 2))(np.ones(4))\n"
+        "assert np.allclose(g, [2, 2, 2, 2]), g\n"       # y_0 = sum(x) / 2, y_1 = y_2 = 0
+        "print('ok')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.stdout.strip() == "ok", out.stderr
