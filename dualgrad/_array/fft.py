@@ -46,6 +46,7 @@ import warnings
 
 import numpy as np
 
+from dualgrad import gpu
 from dualgrad._array.dualarray import DualArray, make
 from dualgrad._array.engine import TensorBase, record
 
@@ -171,7 +172,7 @@ def _irfft_bwd(ns, g, n, length, axis, norm):
     weight[1:(n + 1) // 2] = 2.0
     shape = [1] * len(_shape(gh))
     shape[axis] = bins
-    return _fit(gh * weight.reshape(shape), axis, length)
+    return _fit(gh * gpu.beside(weight.reshape(shape), _values(gh)), axis, length)
 
 
 _BACKWARD = {"fft": _fft_bwd, "ifft": _ifft_bwd, "rfft": _rfft_bwd, "irfft": _irfft_bwd}
@@ -185,7 +186,7 @@ def _one(kind, a, n, axis, norm, default=None):
     shape = _shape(a)
     axis = _axis(axis, len(shape))
     if kind in ("rfft", "ihfft"):
-        _real_input(f"numpy.fft.{kind}", a)
+        _real_input(kind, a)
     if kind in ("irfft", "hfft"):
         n = _points(n, 2 * (shape[axis] - 1))
     else:
@@ -266,7 +267,7 @@ def _many(kind, a, s, axes, norm, warn=True):
     a = _operand(a)
     norm = _norm(norm)
     if kind == "rfftn":
-        _real_input("numpy.fft.rfftn", a)
+        _real_input("rfftn", a)
     s, axes = _cook(a, s, axes, kind == "irfftn", warn)
     if kind in ("fftn", "ifftn"):
         for size, ax in reversed(list(zip(s, axes))):
