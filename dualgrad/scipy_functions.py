@@ -706,6 +706,15 @@ def _fft_nd(name, axes):
     return run
 
 
+def _fft_hermitian(name, axes):
+    kind = name.replace("2", "n")
+
+    def run(x, s=None, axes=axes, norm=None, overwrite_x=False, workers=None, *, plan=None):
+        return _FFT.hermitian_nd(kind, _array(x), s, axes, norm)
+    run.__name__ = run.__qualname__ = name
+    return run
+
+
 def _fft_shift(name):
     def run(x, axes=None):
         return getattr(_FFT, name)(_array(x), axes)
@@ -720,6 +729,9 @@ def _fft_rows():
                  note="s=, axes=, norm=")
              for name in ("fft2", "ifft2", "rfft2", "irfft2", "fftn", "ifftn", "rfftn",
                           "irfftn")]
+    rows += [Row(f"scipy.fft.{name}", _fft_hermitian(name, (-2, -1) if "2" in name else None),
+                 False, note="s=, axes=, norm=")
+             for name in ("hfft2", "ihfft2", "hfftn", "ihfftn")]
     rows += [Row(f"scipy.fft.{name}", _fft_shift(name), False)
              for name in ("fftshift", "ifftshift")]
     return rows

@@ -283,6 +283,16 @@ def _many(kind, a, s, axes, norm, warn=True):
     return a
 
 
+def hermitian_nd(kind, a, s, axes, norm):
+    """SciPy's ``hfftn`` and ``ihfftn`` (``kind``), which NumPy lacks: as the
+    one-dimensional pair, conjugated irfftn and rfftn with the dual norm."""
+    norm = _DUAL_NORM[_norm(norm)]
+    a = _operand(a)
+    if kind == "hfftn":
+        return _many("irfftn", np.conjugate(a), s, axes, norm, warn=False)
+    return np.conjugate(_many("rfftn", a, s, axes, norm, warn=False))
+
+
 def fftn(a, s=None, axes=None, norm=None, out=None):
     """``np.fft.fftn`` on traced values."""
     _no_out("fftn", out)

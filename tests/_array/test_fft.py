@@ -390,6 +390,8 @@ SCIPY = [
     ("rfft2", dict(axes=(1, 0))), ("irfft2", dict(s=(4, 5))),
     ("fftn", dict(s=(5,))), ("ifftn", dict(axes=(0,), norm="ortho")),
     ("rfftn", dict(s=(2, 7), overwrite_x=True)), ("irfftn", dict(s=(3, 3), norm="forward")),
+    ("hfft2", dict(s=(4, 5))), ("ihfft2", dict(norm="ortho")), ("hfftn", dict(axes=(0,))),
+    ("ihfftn", dict(s=(3, 4), norm="forward")),
     ("fftshift", dict(axes=0)), ("ifftshift", {}),
 ]
 
