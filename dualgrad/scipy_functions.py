@@ -28,6 +28,10 @@ therefore gets a *trampoline*:
   already imported (at ``import dualgrad``), and an import hook patches those
   imported later; :func:`restore` puts the original code back.
 
+``scipy.fft``'s transforms are uarray multimethods, objects of a compiled
+type whose code cannot be replaced; they are reached through a uarray backend
+registered for their domain instead, which SciPy asks before its own.
+
 Methods of SciPy's distributions are one function for many distributions
 (``scipy.stats.norm.logpdf`` is ``rv_continuous.logpdf`` bound to the
 ``norm_gen`` instance), so those are keyed by ``(function, distribution
