@@ -50,6 +50,10 @@ for _name in ("sum", "mean", "prod", "max", "min", "amax", "amin", "argmax", "ar
 del _name
 
 from . import autograd, linalg  # noqa: E402
+import sys as _sys  # noqa: E402
+from ._array import fft as _fft  # noqa: E402
+# As torch.fft; in sys.modules too, so that `import dualgrad.fft` finds it.
+fft = _sys.modules[__name__ + ".fft"] = _fft.torch_module()
 from . import array_api  # noqa: E402  (the array API standard's namespace)
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 
@@ -89,7 +93,7 @@ __all__ = ["Dual", "ComplexDual", "Tape", "Var", "record", "Recording", "BranchC
            *[n for n in _dual.__all__ if n != "Dual"],
            "Tensor", "is_tensor", "DualArray", "grad", "value_and_grad", "jvp", "vjp",
            "jacfwd", "jacrev", "jacobian", "hessian", "hvp", "plan", "Plan", "custom_jvp",
-           "custom_vjp", "autograd", "linalg", "array_api",
+           "custom_vjp", "autograd", "linalg", "fft", "array_api",
            "gpu", "cuda", "device",
            "no_grad", "enable_grad",
            "set_grad_enabled", "is_grad_enabled",

@@ -28,6 +28,10 @@ therefore gets a *trampoline*:
   already imported (at ``import dualgrad``), and an import hook patches those
   imported later; :func:`restore` puts the original code back.
 
+``scipy.fft``'s transforms are uarray multimethods, objects of a compiled
+type whose code cannot be replaced; they are reached through a uarray backend
+registered for their domain instead, which SciPy asks before its own.
+
 Methods of SciPy's distributions are one function for many distributions
 (``scipy.stats.norm.logpdf`` is ``rv_continuous.logpdf`` bound to the
 ``norm_gen`` instance), so those are keyed by ``(function, distribution
@@ -55,7 +59,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from dualgrad import planner as _planner
-from dualgrad._array import composites as C, linalg as _linalg
+from dualgrad._array import composites as C, fft as _FFT, linalg as _linalg
 from dualgrad._array.dualarray import DualArray
 from dualgrad._array.engine import TensorBase
 from dualgrad._scalar import dual as _rows
@@ -754,6 +758,60 @@ expm, logm, sqrtm = (_matrix_function(_linalg.expm), _matrix_function(_linalg.lo
 
 
 # ---------------------------------------------------------------------------
+# scipy.fft: NumPy's transforms (dualgrad._array.fft), with SciPy's signatures.
+# workers, overwrite_x and plan only choose how SciPy computes: they are
+# accepted and have nothing to do here.
+
+def _fft_1d(name):
+    def run(x, n=None, axis=-1, norm=None, overwrite_x=False, workers=None, *, plan=None):
+        return getattr(_FFT, name)(_array(x), n, axis, norm)
+    run.__name__ = run.__qualname__ = name
+    return run
+
+
+def _fft_nd(name, axes):
+    kind = name.replace("2", "n")
+
+    def run(x, s=None, axes=axes, norm=None, overwrite_x=False, workers=None, *, plan=None):
+        # SciPy takes the last len(s) axes for s without axes, as NumPy did
+        # before it deprecated that: no warning here.
+        return _FFT._many(kind, _array(x), s, axes, norm, warn=False)
+    run.__name__ = run.__qualname__ = name
+    return run
+
+
+def _fft_hermitian(name, axes):
+    kind = name.replace("2", "n")
+
+    def run(x, s=None, axes=axes, norm=None, overwrite_x=False, workers=None, *, plan=None):
+        return _FFT.hermitian_nd(kind, _array(x), s, axes, norm)
+    run.__name__ = run.__qualname__ = name
+    return run
+
+
+def _fft_shift(name):
+    def run(x, axes=None):
+        return getattr(_FFT, name)(_array(x), axes)
+    run.__name__ = run.__qualname__ = name
+    return run
+
+
+def _fft_rows():
+    rows = [Row(f"scipy.fft.{name}", _fft_1d(name), False, note="n=, axis=, norm=")
+            for name in ("fft", "ifft", "rfft", "irfft", "hfft", "ihfft")]
+    rows += [Row(f"scipy.fft.{name}", _fft_nd(name, (-2, -1) if "2" in name else None), False,
+                 note="s=, axes=, norm=")
+             for name in ("fft2", "ifft2", "rfft2", "irfft2", "fftn", "ifftn", "rfftn",
+                          "irfftn")]
+    rows += [Row(f"scipy.fft.{name}", _fft_hermitian(name, (-2, -1) if "2" in name else None),
+                 False, note="s=, axes=, norm=")
+             for name in ("hfft2", "ihfft2", "hfftn", "ihfftn")]
+    rows += [Row(f"scipy.fft.{name}", _fft_shift(name), False)
+             for name in ("fftshift", "ifftshift")]
+    return rows
+
+
+# ---------------------------------------------------------------------------
 # The registry
 
 class Row(NamedTuple):
@@ -838,6 +896,7 @@ ROWS = [
         Row("scipy.linalg.logm", logm, False, note="real results; Frechet derivative"),
         Row("scipy.linalg.sqrtm", sqrtm, False, note="real results; Frechet derivative"),
     ]),
+    *_section("scipy.fft", _fft_rows()),
 ]
 
 REGISTRY = {}
@@ -901,12 +960,48 @@ def _dispatch(index, args, kwargs):
             raise no_rule_error(f"scipy.stats.{dist}.{site.function.__name__}")
     else:
         row = REGISTRY[site.function]
+    return _run(row, args, kwargs)
+
+
+def _run(row, args, kwargs):
     if not row.scalar:
         _planner.note_not_on_objects(row.path)
     args = C.objects_converted(args)
     if kwargs:
         kwargs = dict(zip(kwargs, C.objects_converted(tuple(kwargs.values()))))
     return row.impl(*args, **kwargs)
+
+
+# ---------------------------------------------------------------------------
+# uarray multimethods (scipy.fft's transforms): objects of a compiled type, with
+# no Python code to replace. SciPy tries the backends registered for their
+# domain before its own (its global backend is set with try_last=True), so one
+# backend per domain takes the traced calls to their rows and gives every other
+# call back to SciPy (NotImplemented). uarray cannot unregister a backend:
+# :func:`restore` empties REGISTRY, which leaves it passing everything on.
+
+class _Backend:
+    def __init__(self, domain):
+        self.__ua_domain__ = domain
+
+    def __ua_function__(self, method, args, kwargs):
+        row = REGISTRY.get(method)
+        if row is None or not (_any_traced(args) or kwargs and _any_traced(kwargs.values())):
+            return NotImplemented
+        return _run(row, args, kwargs)
+
+
+_BACKENDS = {}      # module -> its registered _Backend
+
+
+def _multimethod(fn):
+    return hasattr(fn, "arg_extractor") and isinstance(getattr(fn, "domain", None), str)
+
+
+def _register_backend(fn, module):
+    if module not in _BACKENDS:
+        _BACKENDS[module] = _Backend(fn.domain)
+        sys.modules[module].register_backend(_BACKENDS[module])
 
 
 def _trampoline(fn, index):
@@ -984,6 +1079,10 @@ def install(ran=None):
             fn, cls = _locate(row.path)
         except AttributeError:
             continue        # a SciPy version without it
+        if _multimethod(fn):
+            REGISTRY[fn] = row
+            _register_backend(fn, row.module)
+            continue
         if not isinstance(fn, types.FunctionType):
             continue        # compiled in this SciPy version: not Python code to reroute
         REGISTRY[fn if cls is None else (fn, cls)] = row

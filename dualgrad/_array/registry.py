@@ -34,6 +34,7 @@ import numpy as np
 from dualgrad._array import composites as C
 from dualgrad._array import dualops as F
 from dualgrad._array import linalg as L
+from dualgrad._array import fft as FFT
 from dualgrad._array.ops import numpy_api as R
 from dualgrad._scalar import ufuncs
 
@@ -58,7 +59,7 @@ class Row(NamedTuple):
         module = getattr(self.func, "__module__", None) or "numpy"
         module = module.replace("numpy._core", "numpy").replace("numpy.linalg._linalg",
                                                                  "numpy.linalg")
-        module = module if module.startswith("numpy.linalg") else "numpy"
+        module = module if module.startswith(("numpy.linalg", "numpy.fft")) else "numpy"
         return f"{module}.{self.func.__name__}"
 
 
@@ -233,6 +234,22 @@ ROWS = [
         both(np.linalg.multi_dot, L.multi_dot, scalar=ARRAYS),
         both(np.linalg.cond, L.cond, scalar=ARRAYS),
         values(np.linalg.matrix_rank, L.matrix_rank, scalar=ARRAYS),
+    ]),
+    *_section("Fourier transforms", [
+        # Linear: one rule per transform (its adjoint in reverse mode), each
+        # function dispatching on its operand, so both columns take it.
+        *(both(getattr(np.fft, name), getattr(FFT, name), scalar=ARRAYS, note="n=, axis=, norm=")
+          for name in ("fft", "ifft", "rfft", "irfft", "hfft", "ihfft")),
+        *(both(getattr(np.fft, name), getattr(FFT, name), scalar=ARRAYS, note="s=, axes=, norm=")
+          for name in ("fft2", "ifft2", "rfft2", "irfft2", "fftn", "ifftn", "rfftn", "irfftn")),
+        both(np.fft.fftshift, FFT.fftshift, scalar=ARRAYS),
+        both(np.fft.ifftshift, FFT.ifftshift, scalar=ARRAYS),
+        # Not dispatched by NumPy (no array argument): NumPy's own code runs,
+        # constants of n and d, and differentiable in a traced d.
+        values(np.fft.fftfreq, np.fft.fftfreq, note="a constant; NumPy's code (a traced d: "
+               "differentiable in d)"),
+        values(np.fft.rfftfreq, np.fft.rfftfreq, note="a constant; NumPy's code (a traced d: "
+               "differentiable in d)"),
     ]),
     *_section("Making arrays that hold derivatives", [
         both(np.zeros_like, C.zeros_like),
