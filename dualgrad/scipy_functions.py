@@ -241,6 +241,20 @@ def _max_constant(a, axis):
     return np.where(np.isfinite(m), m, 0.0)
 
 
+def multigammaln(a, d):
+    """log Gamma_d(a) = d(d-1)/4 log(pi) + sum_{j<d} gammaln(a - j/2), as SciPy's."""
+    d = int(d)
+    if d != d or d < 1:
+        raise ValueError("d should be a positive integer (dimension)")
+    if np.any(_value(a) <= 0.5 * (d - 1)):
+        raise ValueError(f"condition a ({np.min(_value(a))}) > 0.5 * (d-1) ({0.5 * (d - 1)}) "
+                         f"not met")
+    out = d * (d - 1) / 4.0 * math.log(math.pi)
+    for j in range(d):
+        out = out + lgamma(a - 0.5 * j)
+    return _finish(out)
+
+
 def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     a = _array(a)
     axis = _reduce_axis(axis)
@@ -862,6 +876,7 @@ ROWS = [
         Row("scipy.special.logsumexp", logsumexp, note="axis, b, keepdims, return_sign"),
         Row("scipy.special.softmax", softmax),
         Row("scipy.special.log_softmax", log_softmax),
+        Row("scipy.special.multigammaln", multigammaln, note="differentiable in a"),
     ]),
     *_section("scipy.stats", _distribution_rows()),
     *_section("scipy.signal", [

@@ -307,6 +307,7 @@ CASES = {
     # Complex numbers (of real arguments here; tests/test_complex.py has the rest)
     np.angle: [(lambda x: np.angle(x - 0.5) * x, 3), (lambda x: np.angle(x, deg=True) + x, 3)],
     np.real_if_close: [(lambda x: np.real_if_close(x) * x, 3)],
+    np.sinc: [(lambda x: np.sinc(x - 0.5) * x, 3), (lambda x: np.sinc(3 * x), 3)],
 }
 
 ROWS = {row.func: row for row in registry.ROWS}

@@ -89,7 +89,19 @@ SPECIAL = {
     "softmax axis": lambda x: sp.softmax(x.reshape(3, 2), axis=1),
     "log_softmax": lambda x: sp.log_softmax(x),
     "log_softmax axis": lambda x: sp.log_softmax(x.reshape(2, 3), axis=0),
+    "multigammaln": lambda x: sp.multigammaln(x + 3.0, 4),
 }
+
+
+def test_multigammaln_against_pytorch_and_its_condition():
+    import torch
+    a = np.array([3.5, 4.2])
+    t = torch.tensor(a, requires_grad=True)
+    torch.special.multigammaln(t, 4).sum().backward()
+    np.testing.assert_allclose(dg.grad(lambda a: np.sum(sp.multigammaln(a, 4)))(a),
+                               t.grad.numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match="condition"):
+        dg.grad(lambda a: sp.multigammaln(a, 4))(1.0)
 
 
 @pytest.mark.parametrize("name", SPECIAL)

@@ -36,7 +36,7 @@ from dualgrad._array import dualops as F
 from dualgrad._array import linalg as L
 from dualgrad._array import fft as FFT
 from dualgrad._array.ops import numpy_api as R
-from dualgrad._scalar import ufuncs
+from dualgrad._scalar import dual as _rows, ufuncs
 
 OBJECTS = "objects"     # NumPy's own implementation runs on the scalar tier's object arrays
 OWN = "own"             # the scalar tier has its own version for one number
@@ -276,6 +276,12 @@ ROWS = [
         values(np.round, note="derivative zero, as of every rounding"),
         values(np.around, note="derivative zero, as of every rounding"),
         values(np.iscomplex), values(np.isreal),
+    ]),
+    *_section("Special functions", [
+        # the table's row sinc (NumPy's normalised sinc, derivative 0 at 0);
+        # NumPy's own code fails on object arrays (a float has no sin method)
+        Row(np.sinc, _rows.sinc, _rows.sinc, OWN, _rows.sinc, wrong_on_objects=True,
+            note="the derivative table's row sinc"),
     ]),
     *_section("Complex numbers", [
         Row(np.real, F.real, R.np_real, note="real values: the array itself"),
