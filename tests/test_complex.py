@@ -9,6 +9,7 @@ dL/dx - i dL/dy, and whose ``holomorphic=True`` gives the complex derivative.
 
 import numpy as np
 import pytest
+import scipy.linalg
 import torch
 
 import dualgrad as dg
@@ -183,6 +184,21 @@ OPERATIONS = {
                    lambda a, b: torch.linalg.svdvals(a) * b[0, 0]),
     "eigvalsh": (lambda a, b: np.linalg.eigvalsh(a + np.conj(a.T)) * b[0, 0],
                  lambda a, b: torch.linalg.eigvalsh(a + a.mH) * b[0, 0]),
+    "svd vectors": (lambda a, b: np.abs(np.linalg.svd(a)[0]) ** 2 @ np.abs(b)
+                    + np.linalg.svd(a)[1][:, None] * np.abs(np.linalg.svd(a)[2][:, :2]),
+                    lambda a, b: torch.linalg.svd(a)[0].abs() ** 2 @ b.abs()
+                    + torch.linalg.svd(a)[1][:, None] * torch.linalg.svd(a)[2][:, :2].abs()),
+    "eigh vectors": (lambda a, b: np.abs(np.linalg.eigh(a + np.conj(a.T))[1]) ** 2 @ b,
+                     lambda a, b: (torch.linalg.eigh(a + a.mH)[1].abs() ** 2).to(b.dtype) @ b),
+    "qr": (lambda a, b: np.abs(np.linalg.qr(a)[0]) ** 2 @ b + np.abs(np.linalg.qr(a)[1][:, :2]),
+           lambda a, b: (torch.linalg.qr(a)[0].abs() ** 2).to(b.dtype) @ b
+           + torch.linalg.qr(a)[1][:, :2].abs()),
+    "pinv": (lambda a, b: np.linalg.pinv(a[:, :2]) @ b,
+             lambda a, b: torch.linalg.pinv(a[:, :2]) @ b),
+    "lstsq": (lambda a, b: np.linalg.lstsq(a, b)[0], lambda a, b: torch.linalg.lstsq(a, b)[0]),
+    "expm": (lambda a, b: scipy.linalg.expm(a) @ b, lambda a, b: torch.linalg.matrix_exp(a) @ b),
+    "matrix_power": (lambda a, b: np.linalg.matrix_power(a, 3) @ b,
+                     lambda a, b: torch.linalg.matrix_power(a, 3) @ b),
     "where": (lambda a, b: np.where(np.abs(a) > 0.5, a, 2 * a) * b[0, 0],
               lambda a, b: torch.where(a.abs() > 0.5, a, 2 * a) * b[0, 0]),
 }
