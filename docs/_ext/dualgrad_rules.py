@@ -169,69 +169,55 @@ def _skip_ufunc_methods(app, what, name, obj, skip, options):
     return None
 
 
-class NumpyFunctions(SphinxDirective):
-    """The registry of NumPy functions (``dualgrad/_array/registry.py``): one
-    table per section, a row per function, a column per tier and mode."""
+class _RegistryTables(SphinxDirective):
+    """One table per section of a registry's rows, a row per function."""
 
     has_content = False
 
-    def run(self):
-        from dualgrad._array import registry
-        self.env.note_dependency(registry.__file__)
+    def tables(self, module, rows, title, columns, cells):
+        self.env.note_dependency(module.__file__)
         lines = []
-        for kind in dict.fromkeys(r.kind for r in registry.ROWS):
-            lines += [
-                f".. list-table:: {kind}",
-                "   :header-rows: 1",
-                "   :class: dualgrad-numpy-functions",
-                "",
-                "   * - function",
-                *[f"     - {c}" for c in registry.COLUMNS],
-                "     - remark",
-            ]
-            for row in registry.ROWS:
+        for kind in dict.fromkeys(r.kind for r in rows):
+            lines += [f".. list-table:: {title(kind)}", "   :header-rows: 1",
+                      "   :class: dualgrad-numpy-functions", "",
+                      *[("   * - " if i == 0 else "     - ") + c for i, c in enumerate(columns)]]
+            for row in rows:
                 if row.kind == kind:
-                    lines += [f"   * - ``{row.name.replace('numpy.', 'np.')}``",
-                              *[f"     - {c}" for c in registry.cells(row)],
-                              f"     - {row.note}"]
+                    lines += [("   * - " if i == 0 else "     - ") + c
+                              for i, c in enumerate(cells(row))]
             lines.append("")
         container = nodes.container()
-        self.state.nested_parse(StringList(lines, source=registry.__file__), self.content_offset,
+        self.state.nested_parse(StringList(lines, source=module.__file__), self.content_offset,
                                 container)
         return container.children
 
 
-class ScipyFunctions(SphinxDirective):
+class NumpyFunctions(_RegistryTables):
+    """The registry of NumPy functions (``dualgrad/_array/registry.py``): one
+    table per section, a row per function, a column per tier and mode."""
+
+    def run(self):
+        from dualgrad._array import registry
+        return self.tables(
+            registry, registry.ROWS, lambda kind: kind,
+            ["function", *registry.COLUMNS, "remark"],
+            lambda row: [f"``{row.name.replace('numpy.', 'np.')}``", *registry.cells(row),
+                         row.note])
+
+
+class ScipyFunctions(_RegistryTables):
     """The registry of SciPy functions (``dualgrad/scipy_functions.py``): one
     table per SciPy module, a row per function."""
 
-    has_content = False
-
     def run(self):
         from dualgrad import scipy_functions
-        self.env.note_dependency(scipy_functions.__file__)
-        lines = []
-        for kind in dict.fromkeys(r.kind for r in scipy_functions.ROWS):
-            lines += [
-                f".. list-table:: ``{kind}``",
-                "   :header-rows: 1",
-                "   :class: dualgrad-numpy-functions",
-                "",
-                "   * - function",
-                "     - tiers",
-                "     - remark",
-            ]
-            for row in scipy_functions.ROWS:
-                if row.kind == kind:
-                    tiers = ("scalar and array, both modes, nested" if row.scalar else
-                             "array, both modes, nested (the planner takes the array tier)")
-                    lines += [f"   * - ``{row.path}``", f"     - {tiers}",
-                              f"     - {row.note}"]
-            lines.append("")
-        container = nodes.container()
-        self.state.nested_parse(StringList(lines, source=scipy_functions.__file__),
-                                self.content_offset, container)
-        return container.children
+        return self.tables(
+            scipy_functions, scipy_functions.ROWS, lambda kind: f"``{kind}``",
+            ["function", "tiers", "remark"],
+            lambda row: [f"``{row.path}``",
+                         "scalar and array, both modes, nested" if row.scalar else
+                         "array, both modes, nested (the planner takes the array tier)",
+                         row.note])
 
 
 def setup(app):
