@@ -49,7 +49,7 @@ import numpy as np
 from dualgrad import _preallocation, _pytree, gpu, planner as _planner
 from dualgrad._levels import StartAgainOnArrays, frames, new_level, running, under_reverse
 from dualgrad._array import composites, ops as _ops
-from dualgrad._array.dualarray import DualArray, tangent_at
+from dualgrad._array.dualarray import DualArray, any_complex, tangent_at
 from dualgrad._array.engine import TensorBase, tensor_of
 from dualgrad._scalar.dual import Dual, read_into, seeded
 from dualgrad._scalar.tape import Tape, Var
@@ -110,9 +110,12 @@ class _Inputs:
             pair = False
             if _is_complex(leaf):
                 self.complex = True
-                value = np.asarray(leaf, dtype=np.complex128, order="C")
+                value = (leaf if isinstance(leaf, (DualArray, TensorBase))
+                         else np.asarray(leaf, dtype=np.complex128, order="C"))
                 if not holomorphic:
-                    value, pair = np.stack([value.real, value.imag], axis=-1), True
+                    # (np.real and np.imag: an outer transform's DualArray or
+                    # Tensor keeps its derivatives in both parts)
+                    value, pair = np.stack([np.real(value), np.imag(value)], axis=-1), True
             elif holomorphic:
                 _not_complex(fname, self.where(len(self.values)))
             else:
@@ -241,12 +244,14 @@ def _result_dtype(leaf):
 
 
 def _is_complex(leaf):
-    """Whether an argument leaf holds complex numbers (plain values only: the
-    DualArrays and Tensors of outer transforms are differentiated as they are)."""
+    """Whether an argument leaf holds complex numbers (the DualArrays and
+    Tensors of outer transforms too)."""
     if isinstance(leaf, complex):
         return True
     if isinstance(leaf, (np.ndarray, np.generic)):
         return leaf.dtype.kind == "c"
+    if isinstance(leaf, (DualArray, TensorBase)):
+        return any_complex(leaf)
     if isinstance(leaf, (list, tuple)):
         return False
     return gpu.is_device_array(leaf) and leaf.dtype.kind == "c"

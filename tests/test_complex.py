@@ -402,3 +402,21 @@ def test_gradcheck_catches_a_gradient_without_the_conjugate():
     z = dg.tensor(Z, requires_grad=True)
     with pytest.raises(dg.autograd.GradcheckError, match="imaginary part|real part"):
         dg.autograd.gradcheck(Square.apply, (z,))
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_transforms_of_transforms_of_complex_arguments(mode):
+    """An inner grad whose complex argument carries an outer transform's
+    derivatives, in both its real and imaginary parts."""
+    def inner(s):
+        return dg.grad(f_real)(Z * s)
+
+    def inner_holomorphic(s):
+        return dg.grad(lambda z: np.sum(np.sin(z) * z), holomorphic=True)(Z * s)
+    for g in (inner, inner_holomorphic):
+        outer = lambda s: np.abs(g(s)) ** 2  # noqa: E731
+        fd = (outer(1.0 + H) - outer(1.0 - H)) / (2 * H)
+        np.testing.assert_allclose(dg.jacobian(outer, mode=mode)(1.0), fd, rtol=1e-6)
+        if mode == "forward":
+            np.testing.assert_allclose(dg.jvp(g, (1.0,), (1.0,))[1],
+                                       (g(1.0 + H) - g(1.0 - H)) / (2 * H), rtol=1e-6)
