@@ -628,12 +628,6 @@ def inv(a):
     return make(Y, -np.matmul(np.matmul(Y, a.tangent), Y), a.level)
 
 
-def _no_complex_matrix(name, v):
-    if any_complex(v):
-        raise TypeError(f"np.linalg.{name} of complex matrices is not differentiable in dualgrad "
-                        f"yet; use det (holomorphic) for complex matrices")
-
-
 def _logdet_tangent(a):
     """d log|det A| = tr(A^-1 dA), per direction."""
     return np.trace(np.linalg.solve(a.value, a.tangent), axis1=-2, axis2=-1)
@@ -648,25 +642,33 @@ _SlogdetResult = type(np.linalg.slogdet(np.eye(1)))
 
 
 def slogdet(a):
-    """The sign is a constant (its derivative is zero where it is defined): it
-    comes back as computed from the values; the log-determinant carries the tangent."""
-    _no_complex_matrix("slogdet", a.value)
+    """The sign of a real matrix is a constant (its derivative is zero where it
+    is defined): it comes back as computed from the values; the log-determinant
+    carries the tangent. A complex matrix's sign moves: with tau = tr(A^-1 dA),
+    d log|det A| = Re(tau) and d sign = i Im(tau) sign."""
     sign, logdet = np.linalg.slogdet(a.value)
-    return _SlogdetResult(sign, make(logdet, _logdet_tangent(a), a.level))
+    tau = _logdet_tangent(a)
+    if not any_complex(a.value):
+        return _SlogdetResult(sign, make(logdet, tau, a.level))
+    return _SlogdetResult(make(sign, 1j * np.imag(tau) * sign, a.level),
+                          make(logdet, np.real(tau), a.level))
 
 
 def cholesky(a, /, *, upper=False):
-    # Murray (2016): dL = L Phi(L^-1 dA L^-T), Phi keeping the lower triangle and
-    # halving the diagonal; dA is taken as given (symmetric, as any dA of a
-    # symmetric matrix is).
-    _no_complex_matrix("cholesky", a.value)
+    # Murray (2016): dL = L Phi(L^-1 dA L^-H), Phi keeping the lower triangle and
+    # halving the diagonal; dA is taken as given (Hermitian, as any dA of a
+    # Hermitian matrix is). NumPy's upper factor is L^H.
     Lc = np.linalg.cholesky(a.value)
     n = np.shape(Lc)[-1]
     Li = np.linalg.inv(Lc)
+    LiH = np.conjugate(_mT(Li)) if any_complex(Lc) else _mT(Li)
     phi = gpu.beside(np.tril(np.ones((n, n))) - 0.5 * np.eye(n), Lc)
-    t = np.matmul(Lc, np.matmul(np.matmul(Li, a.tangent), _mT(Li)) * phi)
+    t = np.matmul(Lc, np.matmul(np.matmul(Li, a.tangent), LiH) * phi)
     out = make(Lc, t, a.level)
-    return swapaxes(out, -1, -2) if upper else out
+    if upper:
+        out = swapaxes(out, -1, -2)
+        return np.conjugate(out) if any_complex(Lc) else out
+    return out
 
 
 def norm(x, ord=None, axis=None, keepdims=False):

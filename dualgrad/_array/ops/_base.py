@@ -241,6 +241,7 @@ class NumpyNS:
     getitem = staticmethod(lambda x, index: x[index])
     to_device = staticmethod(gpu.to_device)
     real = staticmethod(np.real)
+    imag = staticmethod(np.imag)
     # The conjugate of complex values; real values as they are (no copy): the
     # backward rules of products conjugate their saved operands, PyTorch's
     # gradient of a holomorphic map being g * conj(f'(z)).

@@ -256,10 +256,11 @@ def np_slogdet(a):
 
 
 def np_cholesky(a, /, *, upper=False):
-    if upper:
-        raise TypeError("numpy.linalg.cholesky(upper=True) on Tensors: take the lower factor "
-                        "and transpose it")
-    return _cholesky(_ten(a))
+    L = _cholesky(_ten(a))
+    if not upper:
+        return L
+    U = L.transpose(-1, -2)         # NumPy's upper factor is L^H
+    return np.conjugate(U) if U._a.dtype.kind == "c" else U
 
 
 # ndarray methods that PyTorch's Tensor lacks (or has with NumPy's meaning):

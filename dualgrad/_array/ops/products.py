@@ -224,25 +224,23 @@ def _det_bwd(ns, g, a, d):
     return scale * ns.swapaxes(ns.conj(ns.inv(a)), -1, -2)
 
 
-def _real_matrix(name, a):
-    if a._a.dtype.kind == "c":
-        raise TypeError(f"linalg.{name} of complex matrices is not differentiable in dualgrad "
-                        f"yet; use det (holomorphic) for complex matrices")
-
-
 def _slogdet(a):
-    _real_matrix("slogdet", a)
     sign, logdet = np.linalg.slogdet(a._a)
-    return record((sign, logdet), (a,), "LinalgSlogdetBackward", _slogdet_bwd, (a,))
+    return record((sign, logdet), (a,), "LinalgSlogdetBackward", _slogdet_bwd, (a, sign))
 
 
-def _slogdet_bwd(ns, gs, a):
-    scale = ns.expand_dims(ns.expand_dims(gs[1], -1), -1)
-    return scale * ns.swapaxes(ns.inv(a), -1, -2)
+def _slogdet_bwd(ns, gs, a, sign):
+    # d log|det A| = Re tr(A^-1 dA), and for a complex A d sign = i Im tr(A^-1 dA)
+    # sign: PyTorch's gradient (g_logabsdet + i Im(g_sign conj(sign))) A^-H. A
+    # real matrix's sign is a constant.
+    g = gs[1]
+    if np.iscomplexobj(sign):
+        g = g + 1j * ns.imag(gs[0] * np.conj(sign))
+    scale = ns.expand_dims(ns.expand_dims(g, -1), -1)
+    return scale * ns.swapaxes(ns.conj(ns.inv(a)), -1, -2)
 
 
 def _cholesky(a):
-    _real_matrix("cholesky", a)
     try:
         L = np.linalg.cholesky(a._a)
     except np.linalg.LinAlgError as e:
@@ -252,11 +250,12 @@ def _cholesky(a):
 
 
 def _cholesky_bwd(ns, g, L):
-    # Murray (2016): S = L^-T Phi(L^T G) L^-1, symmetrised; Phi keeps the lower
-    # triangle and halves the diagonal.
+    # Murray (2016): S = L^-H Phi(L^H G) L^-1, made Hermitian; Phi keeps the
+    # lower triangle and halves the diagonal.
     n = np.shape(L)[-1]
-    P = ns.matmul(ns.swapaxes(L, -1, -2), g)
+    Lh = ns.swapaxes(ns.conj(L), -1, -2)
+    P = ns.matmul(Lh, g)
     P = ns.tril(P, 0) - 0.5 * P * gpu.beside(np.eye(n), _arr(P))
-    Lt = ns.swapaxes(L, -1, -2)
-    S = ns.swapaxes(ns.solve(Lt, ns.swapaxes(ns.solve(Lt, P), -1, -2)), -1, -2)
-    return 0.5 * (S + ns.swapaxes(S, -1, -2))
+    S = ns.swapaxes(ns.conj(ns.solve(Lh, ns.swapaxes(ns.conj(ns.solve(Lh, P)), -1, -2))),
+                    -1, -2)
+    return 0.5 * (S + ns.swapaxes(ns.conj(S), -1, -2))

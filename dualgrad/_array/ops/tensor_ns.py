@@ -11,7 +11,7 @@ from dualgrad._array.tensor import ROW_FUNCTIONS
 from dualgrad._rules.table import RULES
 from dualgrad._array.ops._base import _apply_steps, _ten
 from dualgrad._array.ops.conversions import _astype, to
-from dualgrad._array.ops.elementwise import _where, real as _real
+from dualgrad._array.ops.elementwise import _where, imag as _imag, real as _real
 from dualgrad._array.ops.joining import _concatenate
 from dualgrad._array.ops.products import _inv, _solve, einsum, matmul
 from dualgrad._array.ops.reductions import _cumsum, _sum
@@ -53,6 +53,7 @@ class TensorNS:
     view_of = staticmethod(lambda base, steps: _apply_steps(T, base, steps))
     to_device = staticmethod(lambda g, device: to(_ten(g), device))
     real = staticmethod(_real)
+    imag = staticmethod(_imag)
     conj = staticmethod(lambda a: ROW_FUNCTIONS["conjugate"](a) if _any_complex(a) else a)
 
 
