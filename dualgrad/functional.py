@@ -246,10 +246,10 @@ def _result_dtype(leaf):
 def _is_complex(leaf):
     """Whether an argument leaf holds complex numbers (the DualArrays and
     Tensors of outer transforms too)."""
+    if type(leaf) is np.ndarray or isinstance(leaf, np.generic):
+        return leaf.dtype.kind == "c"
     if isinstance(leaf, complex):
         return True
-    if isinstance(leaf, (np.ndarray, np.generic)):
-        return leaf.dtype.kind == "c"
     if isinstance(leaf, (DualArray, TensorBase)):
         return any_complex(leaf)
     if isinstance(leaf, (list, tuple)):
@@ -395,7 +395,6 @@ class _Outputs:
             # C, refusing what is not a number: no second look at each here.
             _check_output(fname, leaf, elements=not scalar_tier)
         self.leaves = leaves
-        self.complex = any(_is_complex_output(o) for o in leaves)
         self.scalar = [np.ndim(o) == 0 and not isinstance(o, (np.ndarray, DualArray, TensorBase))
                        for o in leaves]
         self.shapes = [tuple(np.shape(o)) if not isinstance(o, (DualArray, TensorBase))
@@ -406,6 +405,11 @@ class _Outputs:
 
     def tree_of(self, per_leaf):
         return _pytree.unflatten(self.tree, per_leaf)
+
+    @property
+    def complex(self):
+        """Whether f returned complex values (asked on the paths where it matters)."""
+        return any(_is_complex_output(o) for o in self.leaves)
 
 
 def _check_output(fname, leaf, elements=True):
@@ -446,8 +450,12 @@ def _scalar_output(fname, outs, holomorphic=False):
 
 
 def _is_complex_output(o):
-    if isinstance(o, (DualArray, TensorBase, np.ndarray, np.generic)) or gpu.is_device_array(o):
-        return np.dtype(o.dtype).kind == "c"
+    if type(o) is np.ndarray:
+        return o.dtype.kind == "c"
+    if isinstance(o, (DualArray, TensorBase)):
+        return any_complex(o)
+    if isinstance(o, np.generic) or gpu.is_device_array(o):
+        return o.dtype.kind == "c"
     return isinstance(o, complex)
 
 
@@ -970,7 +978,7 @@ def jacobian(f, argnums=0, mode="auto", has_aux=False, holomorphic=False):
         def body(plan):
             if plan.mode == "forward":
                 outs, _, blocks = _forward_jacobian(inp, fo, plan.tier, plan.chunk)
-                if holomorphic or (outs.complex and inp.complex):
+                if holomorphic or (inp.complex and outs.complex):
                     # complex outputs of complex arguments: only holomorphic f has
                     # a complex derivative
                     _complex_outputs("jacobian", outs, holomorphic)

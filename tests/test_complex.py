@@ -427,3 +427,34 @@ def test_transforms_of_transforms_of_complex_arguments(mode):
         if mode == "forward":
             np.testing.assert_allclose(dg.jvp(g, (1.0,), (1.0,))[1],
                                        (g(1.0 + H) - g(1.0 - H)) / (2 * H), rtol=1e-6)
+
+
+@pytest.mark.parametrize("rule", [r for r in COMPLEX_ROWS if r.ufuncs and r.name != "abs"],
+                         ids=lambda r: r.name)
+def test_fused_complex_loops_equal_the_general_path(rule):
+    """complex128 DualArrays take one C loop per row (rules.h's dgc_<name>_tangents,
+    generated from the table's complex derivatives); a strided view takes the
+    general path, from the same table."""
+    from dualgrad._array import dualarray
+    fn = getattr(np, rule.ufuncs[0])
+    rng = np.random.default_rng(3)
+    tangents = rng.standard_normal((2, 2, 3)) + 1j * rng.standard_normal((2, 2, 3))
+    strided = [np.repeat(a, 2)[::2] for a in (Z, W)]         # views: not contiguous
+    for constant in (None, 0, 1):
+        args, general = [], []
+        for i, a in enumerate((Z, W)[: rule.arity]):
+            if i == constant:
+                args.append(a)
+                general.append(strided[i])
+            else:
+                args.append(DualArray(a, tangents[i]))
+                general.append(DualArray(strided[i], tangents[i][:, :]))
+        if all(type(a) is np.ndarray for a in args):
+            continue
+        assert dualarray.uses_complex_loop(rule.opcode, tuple(args))
+        assert not dualarray.uses_complex_loop(rule.opcode, tuple(general))
+        fast, slow = fn(*args), fn(*general)
+        np.testing.assert_array_equal(fast.value, slow.value)
+        np.testing.assert_allclose(fast.tangent, slow.tangent, rtol=1e-14, atol=1e-15)
+    number = DualArray(Z, tangents[0]) * (2 - 1j)
+    np.testing.assert_allclose(number.tangent, tangents[0] * (2 - 1j), rtol=1e-15)

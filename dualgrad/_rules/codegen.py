@@ -76,6 +76,123 @@ def c_expr(expr, operands=("x", "y", "ans"), dual=False):
     return emit(ast.parse(expr, mode="eval").body)
 
 
+# The complex functions of C99 that the rule language's calls name, for the
+# complex derivatives (the table's ``complex=``).
+_COMPLEX_CALLS = {"exp": "cexp", "log": "clog", "sqrt": "csqrt", "sin": "csin", "cos": "ccos",
+                  "tan": "ctan", "sinh": "csinh", "cosh": "ccosh", "tanh": "ctanh",
+                  "arcsin": "casin", "arccos": "cacos", "arctan": "catan", "arcsinh": "casinh",
+                  "arccosh": "cacosh", "arctanh": "catanh", "power": "cpow",
+                  "conjugate": "conj", "abs": "cabs", "sign": "dgc_sign"}
+
+
+def c_complex_expr(expr, operands=("x", "y", "ans")):
+    """A rule-language expression over complex operands as C99 complex arithmetic."""
+
+    def emit(node):
+        if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+            return repr(float(node.value))
+        if isinstance(node, ast.Name):
+            if node.id in operands:
+                return node.id
+            if node.id in CONSTANTS:
+                return "DG_" + node.id.upper()
+            raise ValueError(f"unknown name {node.id!r} in {expr!r}")
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+            return f"({emit(node.left)} {_BINOPS[type(node.op)]} {emit(node.right)})"
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return f"(-{emit(node.operand)})"
+        if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in (
+                ast.Eq, ast.NotEq):     # (complex numbers have no order)
+            return f"({emit(node.left)} {_CMPOPS[type(node.ops[0])]} {emit(node.comparators[0])})"
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
+            name, args = node.func.id, [emit(a) for a in node.args]
+            if name == "where" and len(args) == 3:
+                return f"({args[0]} ? {args[1]} : {args[2]})"
+            if name in _COMPLEX_CALLS:
+                return f"{_COMPLEX_CALLS[name]}({', '.join(args)})"
+            raise ValueError(f"no complex C function for {name} in {expr!r}")
+        raise ValueError(f"unsupported syntax {ast.dump(node)} in {expr!r}")
+
+    return emit(ast.parse(expr, mode="eval").body)
+
+
+def complex_loop_rows():
+    """The rows with a fused complex loop: a complex extension, a NumPy ufunc for
+    the value, and a complex value (abs, real-valued, takes the general path)."""
+    return [r for r in RULES if r.complex is not None and r.ufuncs and r.name != "abs"]
+
+
+def _complex_header():
+    """The complex derivatives of the table as C99 complex functions, and per row
+    a loop pushing k complex tangents forward given the values (NumPy computes
+    those): the array tier's fused loops for complex128. Not under CUDA, whose
+    C++ has no C99 complex type."""
+    out = [
+        "",
+        "/* ---- complex derivatives (the table's complex=): d/dz and d/dconj(z) per",
+        " * operand, and the tangent loops of the array tier for complex128 ---- */",
+        "#if !defined(__CUDACC__) && !defined(DG_NO_COMPLEX)",
+        "#include <complex.h>",
+        "#include <stddef.h>",
+        "typedef double _Complex dg_complex;",
+        "/* NumPy's sign of a complex number: z / |z|, 0 at 0. */",
+        "DG_FN dg_complex dgc_sign(dg_complex x) { double a = cabs(x); return a == 0.0 ? 0.0 : x / a; }",
+        "/* The NaN-safe chain rule: a zero tangent contributes exactly 0. */",
+        "DG_FN dg_complex dgc_chain(dg_complex p, dg_complex t) { return t == 0.0 ? 0.0 : p * t; }",
+    ]
+    for r in complex_loop_rows():
+        params = ", ".join(f"dg_complex {v}" for v in r.operands + ("ans",))
+        for v, (dz, dzbar) in zip(r.operands, r.wirtinger()):
+            for suffix, e in (("dz", dz), ("dzbar", dzbar)):
+                if e is not None:
+                    out.append(f"DG_FN dg_complex dgc_{r.name}_{suffix}{v if r.arity == 2 else ''}"
+                               f"({params}) {_body(c_complex_expr(e), r.operands + ('ans',))}")
+    for r in complex_loop_rows():
+        terms = []
+        for v, (dz, dzbar) in zip(r.operands, r.wirtinger()):
+            tv = f"t{v}[j * n + i]"
+            sfx = v if r.arity == 2 else ""
+            parts = []
+            if dz is not None:
+                parts.append(f"dgc_chain(d_{v}, {tv})")
+            if dzbar is not None:
+                parts.append(f"dgc_chain(db_{v}, conj({tv}))")
+            partials = []
+            if dz is not None:
+                partials.append(f"d_{v} = dgc_{r.name}_dz{sfx}(xs)")
+            if dzbar is not None:
+                partials.append(f"db_{v} = dgc_{r.name}_dzbar{sfx}(xs)")
+            terms.append((v, partials, parts))
+        args = ", ".join(f"{v}[i * s{v}]" for v in r.operands) + ", ans[i]"
+        decls = " ".join(f"const dg_complex *{v}, ptrdiff_t s{v}, const dg_complex *t{v},"
+                         for v in r.operands)
+        body = [f"DG_FN void dgc_{r.name}_tangents({decls} const dg_complex *ans, "
+                f"dg_complex *to, ptrdiff_t n, ptrdiff_t k)",
+                "{",
+                "    /* t<operand> NULL: a constant; s<operand> 0: a number, 1: an array */",
+                "    ptrdiff_t i, j;",
+                "    for (i = 0; i < n; i++) {",
+                "        dg_complex acc;"]
+        for v, partials, parts in terms:
+            names = [p.split(" = ")[0] for p in partials]
+            if names:
+                body.append(f"        dg_complex {', '.join(names)};")
+        for v, partials, parts in terms:
+            body.append(f"        if (t{v}) {{")
+            for p in partials:
+                body.append(f"            {p.replace('(xs)', '(' + args + ')')};")
+            body.append("        }")
+        body.append("        for (j = 0; j < k; j++) {")
+        body.append("            acc = 0.0;")
+        for v, partials, parts in terms:
+            if parts:
+                body.append(f"            if (t{v}) acc += {' + '.join(parts)};")
+        body += ["            to[j * n + i] = acc;", "        }", "    }", "}"]
+        out += body
+    out += ["#endif"]
+    return out
+
+
 def derivative_names(rule):
     """C names of a rule's derivative functions, one per operand."""
     if rule.arity == 1:
@@ -141,6 +258,7 @@ def header():
     unary = " ".join(f"X({r.name}, {int(r.d[0] is not None)})" for r in RULES if r.arity == 1)
     binary = " ".join(f"X({r.name}, {int(r.d[0] is not None)}, {int(r.d[1] is not None)})"
                       for r in RULES if r.arity == 2)
+    out += _complex_header()
     out += ["", "/* ---- the rows as lists, for code generated per row by the preprocessor ---- */",
             f"#define DG_UNARY_ROWS(X) {unary}",
             f"#define DG_BINARY_ROWS(X) {binary}"]
@@ -164,6 +282,11 @@ def pxd():
         "    void dg_chain_pair(double *o, double p0, double p1, const double *t)  # two dg_chain",
         "    int dg_scipy_load()   # SciPy's C functions for the rows that need them: 1 if found",
     ]
+    for r in complex_loop_rows():
+        operands = "".join(f"const void *{v}, Py_ssize_t s{v}, const void *t{v}, "
+                           for v in r.operands)
+        out.append(f"    void dgc_{r.name}_tangents({operands}const void *ans, void *to, "
+                   f"Py_ssize_t n, Py_ssize_t k)   # complex128 tangents, values given")
     for r in RULES:
         for kind, prefix in (("double", "dg"), ("dg_dual", "dgd")):
             out.append(f"    {kind} {prefix}_{r.name}({', '.join(f'{kind} ' + v for v in r.operands)})")
@@ -240,6 +363,7 @@ def template_namespace():
         "py_expr": py_expr,
         "reads": reads,
         "complex_terms": complex_terms,
+        "complex_loop_rows": complex_loop_rows(),
         "OPERATOR_LOOPS": OPERATOR_LOOPS,
         "rules": RULES,
         "unary": [r for r in RULES if r.arity == 1],

@@ -212,6 +212,15 @@ def _index_on(index, a):
 # ``chain_both`` (exactly 0 where either factor is 0) and the functions listed
 # in them with NumPy's signatures.
 
+def _conj_if_complex(a):
+    """The conjugate of complex values; real values as they are (no copy): the
+    backward rules of products conjugate their saved operands, PyTorch's
+    gradient of a holomorphic map being g * conj(f'(z))."""
+    if type(a) is np.ndarray:
+        return np.conjugate(a) if a.dtype.kind == "c" else a
+    return np.conjugate(a) if _any_complex(a) else a
+
+
 class NumpyNS:
     """Backward rules over ndarrays (an ordinary backward pass)."""
 
@@ -242,10 +251,7 @@ class NumpyNS:
     to_device = staticmethod(gpu.to_device)
     real = staticmethod(np.real)
     imag = staticmethod(np.imag)
-    # The conjugate of complex values; real values as they are (no copy): the
-    # backward rules of products conjugate their saved operands, PyTorch's
-    # gradient of a holomorphic map being g * conj(f'(z)).
-    conj = staticmethod(lambda a: np.conjugate(a) if _any_complex(a) else a)
+    conj = staticmethod(_conj_if_complex)
 
     @staticmethod
     def sum_axes(g, axes, shape):
