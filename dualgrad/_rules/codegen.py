@@ -122,6 +122,17 @@ def complex_loop_rows():
     return [r for r in RULES if r.complex is not None and r.ufuncs and r.name != "abs"]
 
 
+def complex_loop_always(rule):
+    """Whether a row's fused complex loop beats the general path at every size:
+    a binary row whose derivatives are arithmetic (add ... divide), where the
+    general path makes a temporary per term. A unary row's general path is one
+    vectorised NumPy product per term, which the per-element loop matches only
+    on short arrays; so is a loop calling csqrt, clog, ... per element."""
+    calls = {n.func.id for pair in rule.wirtinger() for e in pair if e is not None
+             for n in ast.walk(ast.parse(e)) if isinstance(n, ast.Call)}
+    return rule.arity == 2 and calls <= {"where", "conjugate"}
+
+
 def _complex_header():
     """The complex derivatives of the table as C99 complex functions, and per row
     a loop pushing k complex tangents forward given the values (NumPy computes
@@ -364,6 +375,7 @@ def template_namespace():
         "reads": reads,
         "complex_terms": complex_terms,
         "complex_loop_rows": complex_loop_rows(),
+        "complex_loop_always": complex_loop_always,
         "OPERATOR_LOOPS": OPERATOR_LOOPS,
         "rules": RULES,
         "unary": [r for r in RULES if r.arity == 1],
